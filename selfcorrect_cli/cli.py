@@ -1,0 +1,146 @@
+"""The `selfcorrect` command: each subcommand loads its config and calls one stage function.
+
+Every subcommand takes an experiment YAML (`-c experiments/....yaml`) and `--set key=value`
+overrides on top of it; the resolved config is saved in the run directory. Bad input exits
+with code 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from selfcorrect_cli.errors import UsageError
+
+
+def _quiet_libraries() -> None:
+    # Library progress bars and hub chatter would bury our own progress output.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def experiment_options(func):
+    func = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override one config key, e.g. --set sampling.temperature=1.0 "
+                             "(repeatable; applied after the YAML file).")(func)
+    func = click.option("-c", "--config", "config_path", type=str, default=None,
+                        help="Experiment YAML file (sections: run, task, world, model, ...).")(func)
+    return func
+
+
+def _load(config_path, overrides):
+    from selfcorrect_cli.config import load_config
+
+    return load_config(config_path, list(overrides))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="selfcorrect")
+def cli():
+    """Train and measure intrinsic self-correction of language models.
+
+    Stages talk through run directories: `pretrain` builds the built-in world's base model,
+    `collect` samples multi-turn traces, `eval` scores a model over two or more attempts
+    (Accuracy@t1, Accuracy@t2, Delta, Delta i->c, Delta c->i with 95% CIs).
+    """
+    _quiet_libraries()
+
+
+@cli.command()
+@experiment_options
+def pretrain(config_path, overrides):
+    """Train the built-in world's tiny base model from scratch (CPU, minutes).
+
+    Writes an ordinary Hugging Face checkpoint (model, tokenizer, chat template) to
+    <run.out_dir>/model, loadable with AutoModelForCausalLM / AutoTokenizer.
+    """
+    from selfcorrect_cli.pretrain import pretrain_base_model
+
+    cfg = _load(config_path, overrides)
+    out = pretrain_base_model(cfg)
+    click.echo(f"base model saved to {out}")
+
+
+@cli.command()
+@experiment_options
+def collect(config_path, overrides):
+    """Sample multi-turn traces from a model into <run.out_dir>/traces.jsonl.
+
+    n samples per problem (sampling.n_samples), sampling.attempts attempts each. Safe to
+    interrupt: rerunning the same command resumes where it stopped.
+    """
+    from selfcorrect_cli.collect import collect_traces
+
+    cfg = _load(config_path, overrides)
+    path = collect_traces(cfg)
+    click.echo(f"traces written to {path}")
+
+
+@cli.command("eval")
+@experiment_options
+def eval_command(config_path, overrides):
+    """Evaluate a model over two or more attempts and print the self-correction metrics.
+
+    Writes traces.jsonl and metrics.json (acc_t1, acc_t2, delta, delta_i2c, delta_c2i with
+    bootstrap 95% CIs, edit-distance ratios, answer-change rate, Accuracy@t) to
+    <run.out_dir>, and prints a Markdown table.
+    """
+    from selfcorrect_cli.collect import evaluate, format_metrics_table
+
+    cfg = _load(config_path, overrides)
+    metrics = evaluate(cfg)
+    click.echo(format_metrics_table(metrics))
+    click.echo(f"metrics written to {cfg.run.out_dir}/metrics.json")
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Markdown file to write; a CSV with the same rows is written beside it.")
+@click.option("--title", default="", help="Heading above the table.")
+@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
+def table(out, title, runs):
+    """Tabulate the metrics.json of several eval run directories, one row each."""
+    from selfcorrect_cli.report import load_metrics, write_table
+
+    rows = []
+    for item in runs:
+        label, sep, run_dir = item.partition("=")
+        if not sep:
+            raise UsageError(f"expected LABEL=RUN_DIR, got {item!r}")
+        rows.append((label, load_metrics(run_dir)))
+    write_table(rows, out, title)
+    click.echo(f"table written to {out}")
+
+
+@cli.command("show-config")
+@experiment_options
+def show_config(config_path, overrides):
+    """Print the resolved config (defaults, YAML, overrides) as JSON."""
+    from selfcorrect_cli.config import config_to_dict
+
+    click.echo(json.dumps(config_to_dict(_load(config_path, overrides)), indent=2))
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except UsageError as exc:
+        click.echo(f"selfcorrect: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("selfcorrect: interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("selfcorrect: interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)

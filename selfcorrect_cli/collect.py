@@ -1,0 +1,121 @@
+"""`selfcorrect collect` and `selfcorrect eval`: sample multi-turn traces, then score them.
+
+Collection runs in chunks of problems; every finished chunk is appended to traces.jsonl at
+once. Each chunk draws from its own generator, seeded by (run.seed, chunk index), so a rerun
+after an interruption skips the finished chunks and produces exactly the traces that an
+uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from selfcorrect_cli.config import ExperimentConfig, config_to_dict
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.generation import rollout
+from selfcorrect_cli.metrics import answer_changed, edit_distance_ratio, summarize
+from selfcorrect_cli.models import load_model
+from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_json_atomic
+from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.traces import read_traces, trajectory_record
+
+TRACES = "traces.jsonl"
+METRICS = "metrics.json"
+# Sections that decide what a trace is; a resumed run must not change them.
+_TRACE_DEFINING = ("task", "world", "model", "sampling")
+
+
+def collect_traces(cfg: ExperimentConfig, progress: bool = True) -> Path:
+    """Sample `sampling.n_samples` trajectories for each problem of `task.split`; returns
+    the traces file. Resumes a partial file in the same run directory."""
+    task = build_task(cfg)
+    problems = task.load(cfg.task.split)
+    if cfg.task.limit:
+        problems = problems[: cfg.task.limit]
+    if not problems:
+        raise UsageError(f"task {cfg.task.name!r} has no problems in split {cfg.task.split!r}")
+    _check_resumable(cfg)
+    run_dir = prepare_run_dir(cfg)
+    path = run_dir / TRACES
+    done = {r["problem_id"] for r in read_traces(path, repair=True)} if path.exists() else set()
+    model, tokenizer = load_model(cfg.model)
+    per_chunk = max(1, cfg.sampling.batch_size // cfg.sampling.n_samples)
+    chunks = [problems[i:i + per_chunk] for i in range(0, len(problems), per_chunk)]
+    sampling = config_to_dict(cfg.sampling)
+    bar = tqdm(total=len(problems), desc=f"collect {cfg.task.split}", unit="problem",
+               disable=not progress)
+    for index, chunk in enumerate(chunks):
+        if all(p.id in done for p in chunk):
+            bar.update(len(chunk))
+            continue
+        generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+        trajectories = rollout(model, tokenizer, task, chunk, cfg.sampling, generator,
+                               progress=False)
+        append_jsonl(path, [trajectory_record(t, task, cfg.task.split, sampling, cfg.model.path,
+                                              cfg.run.seed) for t in trajectories])
+        bar.update(len(chunk))
+    bar.close()
+    return path
+
+
+def _check_resumable(cfg: ExperimentConfig) -> None:
+    """Refuse to append traces made under different settings to an existing file."""
+    run_dir = Path(cfg.run.out_dir)
+    old_config = run_dir / "config.yaml"
+    if not (run_dir / TRACES).exists() or not old_config.exists():
+        return
+    old = yaml.safe_load(old_config.read_text()) or {}
+    new = config_to_dict(cfg)
+    changed = [s for s in _TRACE_DEFINING if old.get(s) != new[s]]
+    if changed:
+        raise UsageError(f"{run_dir} holds traces made with other {', '.join(changed)} settings; "
+                         f"use a new run.out_dir or delete {run_dir / TRACES}")
+
+
+def evaluate(cfg: ExperimentConfig, progress: bool = True) -> dict:
+    """Collect (or resume) traces on `task.split`, then write and return metrics.json."""
+    if cfg.sampling.attempts < 2:
+        raise UsageError("eval needs sampling.attempts of at least 2")
+    path = collect_traces(cfg, progress=progress)
+    metrics = metrics_from_traces(read_traces(path), cfg.eval.bootstrap_samples, cfg.run.seed)
+    metrics["model"] = cfg.model.path
+    metrics["task"] = cfg.task.name
+    metrics["split"] = cfg.task.split
+    metrics["temperature"] = cfg.sampling.temperature
+    write_json_atomic(path.parent / METRICS, metrics)
+    return metrics
+
+
+def metrics_from_traces(records: list[dict], bootstrap_samples: int, seed: int = 0) -> dict:
+    attempts = min(len(r["turns"]) for r in records)
+    if attempts < 2:
+        raise UsageError("traces need at least two turns to measure self-correction")
+    rewards = np.array([[t["reward"] for t in r["turns"][:attempts]] for r in records])
+    groups = np.array([r["problem_id"] for r in records])
+    first = [r["turns"][0] for r in records]
+    second = [r["turns"][1] for r in records]
+    ratios = np.array([edit_distance_ratio(a["response"], b["response"])
+                       for a, b in zip(first, second)])
+    changed = np.array([answer_changed(a["answer"], b["answer"]) for a, b in zip(first, second)])
+    return summarize(rewards, groups, ratios, changed, bootstrap_samples, seed)
+
+
+def format_metrics_table(metrics: dict) -> str:
+    """The five paper metrics as a Markdown table, percentages with 95% CIs."""
+    rows = [("Accuracy@t1", "acc_t1"), ("Accuracy@t2", "acc_t2"), ("Delta(t1,t2)", "delta"),
+            ("Delta i->c", "delta_i2c"), ("Delta c->i", "delta_c2i")]
+    lines = ["| metric | value (%) | 95% CI |", "|---|---|---|"]
+    for label, key in rows:
+        low, high = metrics[f"{key}_ci"]
+        lines.append(f"| {label} | {100 * metrics[key]:.1f} | [{100 * low:.1f}, {100 * high:.1f}] |")
+    lines.append(f"| answer changed at t2 | {100 * metrics['answer_changed_frac']:.1f} | |")
+    lines.append(f"| edit-distance ratio y1-y2 (mean) | {metrics['edit_distance_ratio_mean']:.3f} | |")
+    by_attempt = ", ".join(f"{100 * a:.1f}" for a in metrics["accuracy_by_attempt"])
+    lines.append(f"| Accuracy@t for t=1..{len(metrics['accuracy_by_attempt'])} | {by_attempt} | |")
+    lines.append(f"\n{metrics['n_trajectories']} trajectories on {metrics['n_problems']} problems.")
+    return "\n".join(lines)

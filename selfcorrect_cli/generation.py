@@ -1,0 +1,171 @@
+"""The one place that samples: batched multi-turn rollouts with a KV cache.
+
+`rollout` runs every trajectory attempt by attempt: all first attempts of a batch together,
+then every second attempt, and so on. Each attempt's prompt is the whole conversation so far,
+rendered by the tokenizer's chat template (prompts.conversation), so a real chat model and the
+built-in model take the same path. Two backends share that loop:
+- "sampler": our own decoding loop over the model's forward with a KV cache;
+- "hf": transformers' `model.generate`, the reference the benchmark compares against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from selfcorrect_cli.chat import prompt_ids
+from selfcorrect_cli.config import SamplingConfig
+from selfcorrect_cli.models import stop_token_ids
+from selfcorrect_cli.prompts import conversation
+from selfcorrect_cli.tasks.base import Problem, Task
+
+
+@dataclass
+class Attempt:
+    prompt_ids: list[int]
+    response_ids: list[int]
+    """Sampled ids, the stop token included when the model emitted one."""
+    response: str
+    reward: float = 0.0
+    answer: str | None = None
+
+
+@dataclass
+class Trajectory:
+    problem: Problem
+    sample_index: int
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def messages(self, task: Task) -> list[dict]:
+        """The conversation that asks for the next attempt."""
+        return conversation(
+            task.first_prompt(self.problem), [a.response for a in self.attempts],
+            task.correction_instruction,
+        )
+
+
+def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: SamplingConfig,
+            generator: torch.Generator, progress: bool = True,
+            first_attempts: list[str] | None = None) -> list[Trajectory]:
+    """`sampling.n_samples` trajectories of `sampling.attempts` attempts for each problem.
+
+    With `first_attempts` (one per trajectory, in problem-major order) the first attempt is
+    given instead of sampled: this is how one measures correction of fixed offline attempts.
+    """
+    trajectories = [Trajectory(p, k) for p in problems for k in range(sampling.n_samples)]
+    total = len(trajectories) * sampling.attempts
+    bar = tqdm(total=total, desc="sampling", unit="attempt", disable=not progress, leave=False)
+    for start in range(0, len(trajectories), sampling.batch_size):
+        batch = trajectories[start:start + sampling.batch_size]
+        for turn in range(sampling.attempts):
+            prompts = [prompt_ids(tokenizer, t.messages(task)) for t in batch]
+            if turn == 0 and first_attempts is not None:
+                given = first_attempts[start:start + len(batch)]
+                responses = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in given]
+            else:
+                responses = sample(model, tokenizer, prompts, sampling, generator)
+            texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
+            rewards = task.score([t.problem for t in batch], texts)
+            for t, ids, p, text, reward in zip(batch, responses, prompts, texts, rewards):
+                answer = task.extract_answer(text)
+                t.attempts.append(Attempt(p, ids, text, float(reward), answer))
+            bar.update(len(batch))
+    bar.close()
+    return trajectories
+
+
+def sample(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+           generator: torch.Generator) -> list[list[int]]:
+    """One response per prompt, through the configured backend."""
+    if sampling.backend == "hf":
+        return sample_with_generate(model, tokenizer, prompts, sampling, generator)
+    if sampling.backend == "sampler":
+        return sample_with_cache(model, tokenizer, prompts, sampling, generator)
+    raise ValueError(f"unknown sampling.backend {sampling.backend!r} (sampler or hf)")
+
+
+def _left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p):] = torch.tensor(p)
+        mask[row, width - len(p):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def next_tokens(logits: torch.Tensor, sampling: SamplingConfig,
+                generator: torch.Generator) -> torch.Tensor:
+    """Greedy when temperature is 0, else temperature and nucleus (top-p) sampling.
+
+    logits: (B, V) -> (B,)
+    """
+    if sampling.temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)  # (B, V)
+    if sampling.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p  # keep the first token
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    drawn = torch.multinomial(probs.cpu(), 1, generator=generator)  # (B, 1), CPU generator
+    return drawn.squeeze(-1).to(logits.device)
+
+
+@torch.no_grad()
+def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+                      generator: torch.Generator) -> list[list[int]]:
+    """Our decoding loop: one prefill, then one token per step for the whole batch."""
+    device = model.device
+    stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
+    ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)  # (B, T)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)
+    cache = out.cache
+    logits = out.logits[:, -1]  # (B, V)
+    next_position = positions[:, -1:] + 1  # (B, 1)
+    finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    generated = []
+    for step in range(sampling.max_new_tokens):
+        token = next_tokens(logits, sampling, generator)
+        token = token.masked_fill(finished, tokenizer.pad_token_id)
+        generated.append(token)
+        finished |= torch.isin(token, stops)
+        if bool(finished.all()) or step == sampling.max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
+                    cache=cache, use_cache=True)
+        cache = out.cache
+        logits = out.logits[:, -1]
+        next_position = next_position + 1
+    return _trim(torch.stack(generated, dim=1).tolist(), stops.tolist())
+
+
+@torch.no_grad()
+def sample_with_generate(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+                         generator: torch.Generator) -> list[list[int]]:
+    """The reference backend: transformers' generate with the same settings."""
+    ids, mask = _left_pad(prompts, tokenizer.pad_token_id, model.device)
+    greedy = sampling.temperature <= 0
+    # generate draws from the global RNG; seed it from our generator to stay reproducible
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    out = model.generate(
+        input_ids=ids, attention_mask=mask, max_new_tokens=sampling.max_new_tokens,
+        do_sample=not greedy, temperature=None if greedy else sampling.temperature,
+        top_p=None if greedy else sampling.top_p, top_k=None,
+        eos_token_id=stop_token_ids(model, tokenizer), pad_token_id=tokenizer.pad_token_id,
+    )
+    return _trim(out[:, ids.shape[1]:].tolist(), stop_token_ids(model, tokenizer))
+
+
+def _trim(rows: list[list[int]], stops: list[int]) -> list[list[int]]:
+    """Cut each row after its first stop token (kept) or at the end."""
+    trimmed = []
+    for row in rows:
+        end = next((i + 1 for i, tok in enumerate(row) if tok in stops), len(row))
+        trimmed.append(row[:end])
+    return trimmed

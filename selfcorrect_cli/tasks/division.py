@@ -1,0 +1,123 @@
+"""The built-in world: integer division by guess-and-check, with the check written out.
+
+A problem is `a/b` with a = b*q + r (r < b); the gold answer is q = a // b. An attempt writes a
+guess g, multiplies it out digit by digit, adds b, and commits:
+
+    prompt   184/23
+    attempt  7:7*3=21,7*2+2=16,161+23=184,A7
+
+g is right iff g*b <= a < g*b + b. The written check (161 <= 184 < 184? no) tells a reader in
+which direction a wrong guess is off, so a second attempt can beat a fresh retry only through
+the information in the first: checking a candidate is easier than producing one.
+
+Errors come from capability: the pretraining solver looks at the divisor rounded down to a
+multiple of `solver_rounding` and guesses uniformly among the quotients that the rounded
+bounds allow, like a person who only reads b's tens digit. The tiny model imitates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+
+from selfcorrect_cli.config import WorldConfig
+from selfcorrect_cli.prompts import BUILTIN_CORRECTION_INSTRUCTION
+from selfcorrect_cli.tasks.base import Problem, Task
+
+_ANSWER = re.compile(r"A(\d+)\s*$")
+
+
+def write_attempt(a: int, b: int, guess: int) -> str:
+    """The written attempt for guess g on a/b: g*b in two digit steps, then g*b + b.
+
+    >>> write_attempt(184, 23, 7)
+    '7:7*3=21,7*2+2=16,161+23=184,A7'
+    >>> write_attempt(184, 23, 8)
+    '8:8*3=24,8*2+2=18,184+23=207,A8'
+    """
+    units, tens = b % 10, b // 10
+    low = guess * units
+    high = guess * tens + low // 10
+    product = high * 10 + low % 10
+    return (
+        f"{guess}:{guess}*{units}={low},{guess}*{tens}+{low // 10}={high},"
+        f"{product}+{b}={product + b},A{guess}"
+    )
+
+
+def solver_guess_range(a: int, b: int, world: WorldConfig) -> tuple[int, int]:
+    """Quotients the capability-limited solver considers: it only sees b rounded down.
+
+    >>> solver_guess_range(184, 23, WorldConfig())   # sees 20..30: 184//30=6 .. 184//20=9
+    (6, 9)
+    """
+    rounded = max(b - b % world.solver_rounding, 1)
+    low = a // (rounded + world.solver_rounding)
+    high = min(a // rounded, world.quotient_max)
+    return low, max(low, high)
+
+
+def solve_like_pretraining_solver(a: int, b: int, world: WorldConfig, rng: random.Random) -> str:
+    """One attempt from the process that wrote the pretraining data."""
+    low, high = solver_guess_range(a, b, world)
+    return write_attempt(a, b, rng.randint(low, high))
+
+
+def is_test_problem(a: int, b: int, world: WorldConfig) -> bool:
+    """A fixed hash of (a, b) holds out one problem in `test_fraction_den`, whatever the seed."""
+    digest = hashlib.sha256(f"{a}/{b}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % world.test_fraction_den == 0
+
+
+class DivisionTask(Task):
+    """Built-in task; problems are generated, never downloaded."""
+
+    name = "division"
+    correction_instruction = BUILTIN_CORRECTION_INSTRUCTION
+
+    def __init__(self, world: WorldConfig, order_seed: int = 0):
+        self.world = world
+        self.order_seed = order_seed
+        self._splits: dict[str, list[Problem]] | None = None
+
+    def load(self, split: str) -> list[Problem]:
+        if split not in ("train", "test"):
+            raise ValueError(f"division task has splits train and test, not {split!r}")
+        if self._splits is None:
+            self._splits = self._generate()
+        return self._splits[split]
+
+    def _generate(self) -> dict[str, list[Problem]]:
+        world = self.world
+        splits: dict[str, list[Problem]] = {"train": [], "test": []}
+        for b in range(world.divisor_min, world.divisor_max + 1):
+            for q in range(1, world.quotient_max + 1):
+                for r in range(b):
+                    a = b * q + r
+                    low, high = solver_guess_range(a, b, world)
+                    if high - low + 1 < world.min_candidates:
+                        continue
+                    split = "test" if is_test_problem(a, b, world) else "train"
+                    splits[split].append(Problem(id=f"{a}/{b}", question=f"{a}/{b}", answer=str(q)))
+        for problems in splits.values():
+            random.Random(self.order_seed).shuffle(problems)
+        return splits
+
+    def first_prompt(self, problem: Problem) -> str:
+        return problem.question
+
+    def extract_answer(self, response: str) -> str | None:
+        """The digits after the last `A` at the end of the attempt.
+
+        >>> DivisionTask(WorldConfig()).extract_answer("7:7*3=21,7*2+2=16,161+23=184,A7")
+        '7'
+        >>> DivisionTask(WorldConfig()).extract_answer("7:7*3=21,") is None
+        True
+        """
+        match = _ANSWER.search(response.strip())
+        return match.group(1) if match else None
+
+    def verify(self, problem: Problem, response: str) -> float:
+        answer = self.extract_answer(response)
+        return float(answer is not None and int(answer) == int(problem.answer))

@@ -1,0 +1,73 @@
+"""The trace record and its JSONL file.
+
+One line per trajectory:
+    {"problem_id": "184/23", "sample_index": 0, "task": "division", "split": "test",
+     "gold": "8", "turns": [{"prompt": "184/23", "response": "7:...,A7", "answer": "7",
+     "reward": 0.0}, {"prompt": "check and retry", "response": "8:...,A8", "answer": "8",
+     "reward": 1.0}], "sampling": {...}, "model": "runs/base/model", "seed": 0}
+Turn t's `prompt` is the user message that asked for it: the problem for turn 1, the
+correction instruction after that; with the earlier turns it gives the whole conversation.
+
+The file only ever grows by whole lines (runs.append_jsonl); a line cut short by a crash is
+dropped on the next read, so an interrupted collection leaves a valid file and resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from selfcorrect_cli.errors import UsageError
+
+
+def trajectory_record(trajectory, task, split: str, sampling: dict, model: str, seed: int) -> dict:
+    prompts = [task.first_prompt(trajectory.problem)]
+    prompts += [task.correction_instruction] * (len(trajectory.attempts) - 1)
+    return {
+        "problem_id": trajectory.problem.id,
+        "sample_index": trajectory.sample_index,
+        "task": task.name,
+        "split": split,
+        "gold": trajectory.problem.answer,
+        "turns": [
+            {"prompt": p, "response": a.response, "answer": a.answer, "reward": a.reward}
+            for p, a in zip(prompts, trajectory.attempts)
+        ],
+        "sampling": sampling,
+        "model": model,
+        "seed": seed,
+    }
+
+
+def read_traces(path: Path, repair: bool = False) -> list[dict]:
+    """All complete records. A final line cut short by a crash is ignored (and with
+    `repair`, cut off the file so appends continue cleanly); a bad line elsewhere is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"traces file not found: {path}")
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # the unterminated last line: an interrupted write
+                if repair:
+                    _truncate(path, len(raw) - len(line))
+                break
+            raise UsageError(f"{path}:{number}: malformed trace line (not JSON)") from None
+    for number, record in enumerate(records, start=1):
+        if "problem_id" not in record or not record.get("turns"):
+            raise UsageError(f"{path}: record {number} has no problem_id or turns")
+    return records
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+        handle.flush()
+        os.fsync(handle.fileno())
