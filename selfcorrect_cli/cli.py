@@ -100,6 +100,26 @@ def eval_command(config_path, overrides):
 
 
 @cli.command()
+@click.option("--method", default=None, help="Training method; overrides train.method "
+              "(star, pair-sft, score, or a SCoRe ablation).")
+@experiment_options
+def train(method, config_path, overrides):
+    """Train a self-correction method into <run.out_dir>/model (a Hugging Face checkpoint)."""
+    cfg = _load(config_path, overrides)
+    if method:
+        cfg.train.method = method
+    if cfg.train.method in ("star", "pair-sft"):
+        from selfcorrect_cli.sft import train_sft
+
+        out = train_sft(cfg)
+    else:
+        from selfcorrect_cli.score import train_score
+
+        out = train_score(cfg)
+    click.echo(f"trained model saved to {out}")
+
+
+@cli.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Markdown file to write; a CSV with the same rows is written beside it.")
 @click.option("--title", default="", help="Heading above the table.")

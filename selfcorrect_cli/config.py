@@ -135,6 +135,43 @@ class EvalConfig:
 
 
 @dataclass
+class TrainConfig:
+    """Shared by every training method (`selfcorrect train`)."""
+
+    method: str = "star"
+    """star, pair-sft or score (and the SCoRe ablations; see score.py)."""
+    base_model: str = "runs/builtin/base/model"
+    """The model to start from (and the reference model for KL)."""
+    traces: str = ""
+    """Traces file(s) from `collect` for offline methods (comma-separated for several)."""
+
+
+@dataclass
+class SFTConfig:
+    """STaR and Pair-SFT on TRL's SFTTrainer (see sft.py)."""
+
+    dataset: str = "d_plus"
+    """d (wrong->right only) or d_plus (also right->right)."""
+    lr: float = 1e-3
+    epochs: float = 1.0
+    batch_size: int = 64
+    star_rounds: int = 3
+    """STaR iterations (ReST-EM style: collect, filter, fine-tune the base model again)."""
+
+
+@dataclass
+class ScoreConfig:
+    """SCoRe Stage I / II (see score.py); the paper's values are documented there."""
+
+    stage1_steps: int = 100
+    stage2_steps: int = 100
+    lr: float = 3e-4
+    alpha: float = 10.0
+    beta1: float = 0.01
+    beta2: float = 0.1
+
+
+@dataclass
 class ExperimentConfig:
     run: RunConfig = field(default_factory=RunConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -143,6 +180,9 @@ class ExperimentConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
 
