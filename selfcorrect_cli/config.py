@@ -157,6 +157,14 @@ class SFTConfig:
     batch_size: int = 64
     star_rounds: int = 3
     """STaR iterations (ReST-EM style: collect, filter, fine-tune the base model again)."""
+    max_steps: int = 0
+    """Stop each fine-tuning run after this many optimizer steps (0 = run sft.epochs)."""
+    log_every: int = 10
+    """Optimizer steps between lines of <run.out_dir>/train_log.jsonl."""
+    analysis_problems: int = 512
+    """analyze-collapse / analyze-mismatch: problems per split (training and held-out)."""
+    mismatch_every: int = 10
+    """analyze-mismatch: optimizer steps between measurements during Pair-SFT."""
 
 
 @dataclass

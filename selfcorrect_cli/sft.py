@@ -1,0 +1,180 @@
+"""STaR and Pair-SFT self-correction baselines on TRL's SFTTrainer, used as it is.
+
+Both fine-tune on (x1, y1, y2) tuples (correction_data.py) in TRL's conversational
+prompt-completion format: the prompt is [user x1, assistant y1, user instruction] and the
+completion is [assistant y2], so SFTTrainer's completion-only loss trains y2 (and its
+end-of-turn token) and never the first attempt.
+
+- Pair-SFT: one pass (sft.epochs) over D_SFT or D+_SFT built from `train.traces`.
+- STaR: ReST-EM style rounds. Round k collects traces on the training split with the latest
+  model (round 1 may use `train.traces` instead), filters them into D_STaR or D+_STaR, and
+  fine-tunes the *base* model again on that round's data only.
+
+The run directory gets one folder per fine-tuning run (train_log.jsonl, dataset.json) and the
+final Hugging Face checkpoint in <run.out_dir>/model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+from pathlib import Path
+
+import click
+from datasets import Dataset
+from transformers import TrainerCallback
+from trl import SFTConfig as TrlSFTConfig
+from trl import SFTTrainer
+
+from selfcorrect_cli.collect import collect_traces
+from selfcorrect_cli.config import ExperimentConfig
+from selfcorrect_cli.correction_data import (CorrectionData, build_dataset, dataset_name,
+                                             to_prompt_completion)
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.models import load_model, pick_device
+from selfcorrect_cli.pretrain import save_checkpoint
+from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_json_atomic
+from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.traces import read_traces
+
+_EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
+               "d_plus": "no trace ends in a right second attempt"}
+
+
+def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
+    """Train STaR or Pair-SFT as configured; returns <run.out_dir>/model."""
+    _validate(cfg)
+    run_dir = prepare_run_dir(cfg)
+    if cfg.train.method == "pair-sft":
+        data = correction_dataset(cfg, read_trace_files(cfg.train.traces))
+        model_dir = fine_tune(cfg, data, run_dir / "pair-sft", progress=progress)
+    else:
+        model_dir = _train_star(cfg, run_dir, progress)
+    final = run_dir / "model"
+    if model_dir != final:
+        if final.exists():
+            shutil.rmtree(final)
+        shutil.copytree(model_dir, final)
+    return final
+
+
+def _validate(cfg: ExperimentConfig) -> None:
+    if cfg.train.method not in ("star", "pair-sft"):
+        raise UsageError(f"train.method must be star or pair-sft here, not {cfg.train.method!r}")
+    if cfg.sft.dataset not in ("d", "d_plus"):
+        raise UsageError(f"sft.dataset must be d or d_plus, not {cfg.sft.dataset!r}")
+    if cfg.train.method == "pair-sft" and not cfg.train.traces:
+        raise UsageError("pair-sft needs train.traces (a traces.jsonl from `selfcorrect collect`)")
+    if cfg.sft.star_rounds < 1 or cfg.sft.batch_size < 1:
+        raise UsageError("sft.star_rounds and sft.batch_size must be at least 1")
+    if cfg.sft.epochs <= 0 and cfg.sft.max_steps <= 0:
+        raise UsageError("set sft.epochs or sft.max_steps above 0")
+
+
+def read_trace_files(spec: str) -> list[dict]:
+    """Records of one or more traces files (comma-separated paths)."""
+    records = []
+    for path in (p.strip() for p in spec.split(",") if p.strip()):
+        records += read_traces(Path(path))
+    return records
+
+
+def correction_dataset(cfg: ExperimentConfig, records: list[dict]) -> CorrectionData:
+    """The configured dataset; an empty one is a UsageError, never a crash inside TRL."""
+    name = dataset_name(cfg.train.method, cfg.sft.dataset)
+    data = build_dataset(cfg.train.method, cfg.sft.dataset, records, seed=cfg.run.seed)
+    click.echo(data.summary(name), err=True)
+    if not data.examples:
+        raise UsageError(f"{name} is empty: {_EMPTY_HINT[cfg.sft.dataset]} "
+                         f"(in {data.n_traces} traces); collect more traces or use sft.dataset=d_plus")
+    return data
+
+
+def _train_star(cfg: ExperimentConfig, run_dir: Path, progress: bool) -> Path:
+    latest = cfg.train.base_model
+    for round_index in range(1, cfg.sft.star_rounds + 1):
+        round_dir = run_dir / f"round-{round_index}"
+        if round_index == 1 and cfg.train.traces:
+            records = read_trace_files(cfg.train.traces)
+        else:
+            records = read_traces(_collect_with(cfg, latest, round_dir / "collect", progress))
+        click.echo(f"STaR round {round_index}/{cfg.sft.star_rounds}", err=True)
+        latest = str(fine_tune(cfg, correction_dataset(cfg, records), round_dir, progress=progress))
+    return Path(latest)
+
+
+def _collect_with(cfg: ExperimentConfig, model_path: str, out_dir: Path, progress: bool) -> Path:
+    """Traces on the training split from `model_path`, with the run's sampling settings."""
+    round_cfg = copy.deepcopy(cfg)
+    round_cfg.model.path = model_path
+    round_cfg.run.out_dir = str(out_dir)
+    round_cfg.task.split = "train"
+    return collect_traces(round_cfg, progress=progress)
+
+
+class JsonlLogCallback(TrainerCallback):
+    """Appends loss, learning rate and samples seen to a JSONL file at every Trainer log."""
+
+    def __init__(self, path: Path, n_examples: int):
+        self.path = path
+        self.n_examples = n_examples
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or ("loss" not in logs and "train_loss" not in logs):
+            return
+        batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        per_epoch = math.ceil(self.n_examples / batch)  # the last batch of an epoch may be short
+        epochs, rest = divmod(state.global_step, per_epoch)
+        seen = epochs * self.n_examples + min(rest * batch, self.n_examples)
+        row = {"step": state.global_step, "train/samples_seen": seen}
+        if "loss" in logs:
+            row["train/loss"] = logs["loss"]
+            row["train/lr"] = logs.get("learning_rate")
+        else:
+            row["train/mean_loss"] = logs["train_loss"]
+        append_jsonl(self.path, [row])
+
+
+def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
+                  callbacks: tuple = (), progress: bool = True) -> SFTTrainer:
+    """An SFTTrainer over `data` that starts from `train.base_model`."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.path = cfg.train.base_model
+    if model_cfg.dtype == "auto":
+        model_cfg.dtype = "float32"  # train in fp32 master weights; bf16 autocast on GPU below
+    model, tokenizer = load_model(model_cfg)
+    model.train()
+    task = build_task(cfg)
+    rows = [to_prompt_completion(c, task.correction_instruction) for c in data.examples]
+    on_gpu = pick_device(cfg.model.device).type == "cuda"
+    args = TrlSFTConfig(
+        output_dir=str(out_dir / "trainer"), per_device_train_batch_size=cfg.sft.batch_size,
+        learning_rate=cfg.sft.lr, num_train_epochs=cfg.sft.epochs,
+        max_steps=cfg.sft.max_steps if cfg.sft.max_steps > 0 else -1,
+        logging_steps=cfg.sft.log_every, save_strategy="no", report_to="none",
+        seed=cfg.run.seed, data_seed=cfg.run.seed, use_cpu=not on_gpu, bf16=on_gpu,
+        gradient_checkpointing=False,  # tiny models: recomputation costs more than it saves
+        max_length=None, completion_only_loss=True, disable_tqdm=not progress,
+    )
+    log_path = out_dir / "train_log.jsonl"
+    log_path.unlink(missing_ok=True)
+    return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                      processing_class=tokenizer,
+                      callbacks=[JsonlLogCallback(log_path, len(rows)), *callbacks])
+
+
+def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
+              callbacks: tuple = (), progress: bool = True) -> Path:
+    """Fine-tune `train.base_model` on `data`; saves and returns <out_dir>/model."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "dataset.json", {
+        "name": dataset_name(cfg.train.method, cfg.sft.dataset), "tuples": len(data.examples),
+        "traces": data.n_traces, "problems": data.n_problems,
+        "problems_used": len({c.problem_id for c in data.examples})})
+    trainer = build_trainer(cfg, data, out_dir, callbacks, progress)
+    trainer.train()
+    model = trainer.model
+    model.eval()
+    save_checkpoint(model, trainer.processing_class, out_dir / "model")
+    return out_dir / "model"
