@@ -14,4 +14,18 @@ def build_task(cfg) -> Task:
         from selfcorrect_cli.tasks.division import DivisionTask
 
         return DivisionTask(cfg.world)
-    raise UsageError(f"unknown task.name {name!r} (known: division)")
+    if name == "gsm8k":
+        from selfcorrect_cli.tasks.gsm8k import GSM8KTask
+
+        return GSM8KTask(cfg.task.data)
+    if name in ("math", "math500"):
+        from selfcorrect_cli.tasks.competition_math import CompetitionMathTask
+
+        return CompetitionMathTask(cfg.task.data, name=name, exclude=cfg.task.exclude)
+    if name in ("humaneval", "mbpp"):
+        from selfcorrect_cli.tasks.code import CodeTask
+
+        return CodeTask(name, cfg.task.data, cfg.sandbox)
+    raise UsageError(
+        f"unknown task.name {name!r} (known: division, gsm8k, math, math500, humaneval, mbpp)"
+    )
