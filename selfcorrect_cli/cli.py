@@ -147,6 +147,65 @@ def show_config(config_path, overrides):
     click.echo(json.dumps(config_to_dict(_load(config_path, overrides)), indent=2))
 
 
+def _labelled(items) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        label, sep, value = item.partition("=")
+        if not sep or not label or not value:
+            raise UsageError(f"expected LABEL=PATH, got {item!r}")
+        pairs.append((label, value))
+    return pairs
+
+
+@cli.command("self-refine")
+@experiment_options
+def self_refine(config_path, overrides):
+    """Self-Refine prompting baseline (attempt, critique, refine): writes traces and metrics."""
+    from selfcorrect_cli.collect import format_metrics_table
+    from selfcorrect_cli.self_refine import evaluate_self_refine
+
+    cfg = _load(config_path, overrides)
+    click.echo(format_metrics_table(evaluate_self_refine(cfg)))
+    click.echo(f"metrics written to {cfg.run.out_dir}/metrics.json")
+
+
+@cli.command("table-sft")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown file.")
+@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
+def table_sft(out, runs):
+    """The SFT baselines table (paper Table 1) beside the paper's numbers."""
+    from selfcorrect_cli.report import load_metrics
+    from selfcorrect_cli.sft_report import write_sft_table
+
+    write_sft_table([(label, load_metrics(d)) for label, d in _labelled(runs)], out)
+    click.echo(f"table written to {out}")
+
+
+@cli.command("analyze-collapse")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output stem: writes <out>.png and <out>.md.")
+@click.argument("models", nargs=-1, required=True, metavar="LABEL=MODEL_DIR...")
+@experiment_options
+def analyze_collapse(out, models, config_path, overrides):
+    """Behaviour collapse (paper Figure 3): edit-distance ratios of y1 -> y2 per model."""
+    from selfcorrect_cli.analysis_collapse import analyze_collapse as run
+
+    run(_load(config_path, overrides), _labelled(models), out)
+    click.echo(f"figure and summary written to {out}.png / {out}.md")
+
+
+@cli.command("analyze-mismatch")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Output stem: writes <out>.png and <out>.md.")
+@experiment_options
+def analyze_mismatch(out, config_path, overrides):
+    """Distribution mismatch (paper Figure 4): fix rates during Pair-SFT training."""
+    from selfcorrect_cli.analysis_mismatch import analyze_mismatch as run
+
+    run(_load(config_path, overrides), out)
+    click.echo(f"figure and table written to {out}.png / {out}.md")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

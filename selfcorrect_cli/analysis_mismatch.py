@@ -1,0 +1,169 @@
+"""Distribution mismatch (SCoRe paper, Figure 4): does Pair-SFT learn to fix its own mistakes?
+
+While Pair-SFT trains (the run configured by train.* and sft.*), a TrainerCallback stops every
+`sft.mismatch_every` optimizer steps (and before the first) and measures four fix rates,
+P(y2 right | y1 wrong), with the current model writing y2:
+- offline / train:    y1 = the collection model's first attempts in train.traces (the very
+                      wrong attempts that D_SFT pairs with corrections);
+- offline / held-out: y1 = first attempts that the collection model (train.base_model)
+                      wrote for held-out problems, sampled once before training at the
+                      temperature the traces were collected with;
+- own / train, own / held-out: y1 freshly written by the current model.
+Decoding follows `sampling` (greedy in the recipe). Writes <out>.png (four curves),
+<out>.md (the numbers) and mismatch.jsonl in the run directory.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
+
+from selfcorrect_cli.config import ExperimentConfig  # noqa: E402
+from selfcorrect_cli.errors import UsageError  # noqa: E402
+from selfcorrect_cli.generation import rollout  # noqa: E402
+from selfcorrect_cli.metrics import correction_metrics  # noqa: E402
+from selfcorrect_cli.models import load_model  # noqa: E402
+from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_atomic  # noqa: E402
+from selfcorrect_cli.sft import correction_dataset, fine_tune, read_trace_files  # noqa: E402
+from selfcorrect_cli.tasks import build_task  # noqa: E402
+
+CURVES = (("offline", "train"), ("offline", "test"), ("own", "train"), ("own", "test"))
+SPLIT_NAMES = {"train": "training problems", "test": "held-out problems"}
+
+
+def offline_first_attempts(cfg: ExperimentConfig, records: list[dict]) -> dict[str, tuple]:
+    """Per split: (problems, the collection model's first attempts), one per problem."""
+    task = build_task(cfg)
+    limit = cfg.sft.analysis_problems
+    by_id = {p.id: p for p in task.load("train")}
+    first_seen = {}
+    for r in records:
+        first_seen.setdefault(r["problem_id"], r["turns"][0]["response"])
+    ids = [i for i in first_seen if i in by_id][:limit]
+    if not ids:
+        raise UsageError("train.traces holds no problems of the training split")
+    train = ([by_id[i] for i in ids], [first_seen[i] for i in ids])
+    model, tokenizer = load_model(_with_path(cfg.model, cfg.train.base_model))
+    sampling = copy.deepcopy(cfg.sampling)
+    sampling.attempts, sampling.n_samples = 1, 1
+    sampling.temperature = records[0].get("sampling", {}).get("temperature", 1.0)
+    held_out = task.load("test")[:limit]
+    generator = torch.Generator().manual_seed(cfg.run.seed)
+    drawn = rollout(model, tokenizer, task, held_out, sampling, generator, progress=False)
+    return {"train": train, "test": (held_out, [t.attempts[0].response for t in drawn])}
+
+
+def _with_path(model_cfg, path: str):
+    out = copy.deepcopy(model_cfg)
+    out.path = path
+    return out
+
+
+def fix_rates(model, tokenizer, cfg: ExperimentConfig, offline: dict) -> dict:
+    """The four measurements for the current model."""
+    task = build_task(cfg)
+    sampling = copy.deepcopy(cfg.sampling)
+    sampling.attempts, sampling.n_samples = 2, 1
+    out = {}
+    for source, split in CURVES:
+        problems, attempts = offline[split]
+        given = attempts if source == "offline" else None
+        generator = torch.Generator().manual_seed(cfg.run.seed)
+        trajectories = rollout(model, tokenizer, task, problems, sampling, generator,
+                               progress=False, first_attempts=given)
+        r1 = [t.attempts[0].reward for t in trajectories]
+        m = correction_metrics(r1, [t.attempts[1].reward for t in trajectories])
+        wrong = 1 - m["acc_t1"]
+        m["fix_rate"] = m["delta_i2c"] / wrong if wrong > 0 else 0.0
+        out[f"{source}/{split}"] = m
+    return out
+
+
+class MismatchProbe(TrainerCallback):
+    """Measures fix_rates before training and every `every` optimizer steps."""
+
+    def __init__(self, cfg: ExperimentConfig, offline: dict, log_path: Path):
+        self.cfg, self.offline, self.log_path = cfg, offline, log_path
+        self.rows: list[dict] = []
+
+    def _measure(self, state, model, tokenizer) -> None:
+        was_training = model.training
+        model.eval()
+        rates = fix_rates(model, tokenizer, self.cfg, self.offline)
+        model.train(was_training)
+        row = {"step": state.global_step, "epoch": state.epoch or 0.0, **rates}
+        self.rows.append(row)
+        append_jsonl(self.log_path, [row])
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
+        self._measure(state, model, processing_class)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+        every = self.cfg.sft.mismatch_every
+        if state.global_step % every == 0 or state.global_step == state.max_steps:
+            if not self.rows or self.rows[-1]["step"] != state.global_step:
+                self._measure(state, model, processing_class)
+
+
+def plot_curves(rows: list[dict], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    steps = [r["step"] for r in rows]
+    styles = {"offline": "-", "own": "--"}
+    for source, split in CURVES:
+        ax.plot(steps, [r[f"{source}/{split}"]["fix_rate"] for r in rows], styles[source],
+                marker="o", ms=3, color="C0" if split == "train" else "C1",
+                label=f"{'fixed offline' if source == 'offline' else 'own'} first attempts, "
+                      f"{SPLIT_NAMES[split]}")
+    ax.set_xlabel("Pair-SFT optimizer step")
+    ax.set_ylabel("fix rate: P(y2 right | y1 wrong)")
+    ax.set_ylim(0, 1)
+    ax.set_title("Distribution mismatch during Pair-SFT")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def mismatch_table(rows: list[dict]) -> str:
+    header = ["step", *(f"{s}/{'train' if p == 'train' else 'held-out'}" for s, p in CURVES)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [str(r["step"])]
+        for source, split in CURVES:
+            m = r[f"{source}/{split}"]
+            cells.append(f"{m['fix_rate']:.3f} (t1 {m['acc_t1']:.2f}, Δ {m['delta']:+.3f})")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("\nEach cell: fix rate P(y2 right | y1 wrong), then Acc@t1 of the first "
+                 "attempts used and Delta(t1,t2).")
+    return "\n".join(lines) + "\n"
+
+
+def analyze_mismatch(cfg: ExperimentConfig, out: Path, progress: bool = True) -> list[dict]:
+    """Train Pair-SFT with the probe attached; write the figure and the table."""
+    if cfg.sft.mismatch_every < 1:
+        raise UsageError("sft.mismatch_every must be at least 1")
+    cfg = copy.deepcopy(cfg)
+    cfg.train.method = "pair-sft"
+    if not cfg.train.traces:
+        raise UsageError("analyze-mismatch needs train.traces (a traces.jsonl from collect)")
+    run_dir = prepare_run_dir(cfg)
+    records = read_trace_files(cfg.train.traces)
+    data = correction_dataset(cfg, records)
+    offline = offline_first_attempts(cfg, records)
+    log_path = run_dir / "mismatch.jsonl"
+    log_path.unlink(missing_ok=True)
+    probe = MismatchProbe(cfg, offline, log_path)
+    fine_tune(cfg, data, run_dir / "pair-sft", callbacks=(probe,), progress=progress)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot_curves(probe.rows, out.with_suffix(".png"))
+    write_atomic(out.with_suffix(".md"), "## Distribution mismatch (paper Figure 4)\n\n"
+                 f"![curves]({out.with_suffix('.png').name})\n\n" + mismatch_table(probe.rows))
+    return probe.rows
