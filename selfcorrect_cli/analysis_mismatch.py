@@ -81,7 +81,7 @@ def fix_rates(model, tokenizer, cfg: ExperimentConfig, offline: dict) -> dict:
         r1 = [t.attempts[0].reward for t in trajectories]
         m = correction_metrics(r1, [t.attempts[1].reward for t in trajectories])
         wrong = 1 - m["acc_t1"]
-        m["fix_rate"] = m["delta_i2c"] / wrong if wrong > 0 else 0.0
+        m["fix_rate"] = m["delta_i2c"] / wrong if wrong > 0 else None  # nothing to fix
         out[f"{source}/{split}"] = m
     return out
 
@@ -117,7 +117,8 @@ def plot_curves(rows: list[dict], out: Path) -> None:
     steps = [r["step"] for r in rows]
     styles = {"offline": "-", "own": "--"}
     for source, split in CURVES:
-        ax.plot(steps, [r[f"{source}/{split}"]["fix_rate"] for r in rows], styles[source],
+        rates = [r[f"{source}/{split}"]["fix_rate"] for r in rows]
+        ax.plot(steps, [float("nan") if x is None else x for x in rates], styles[source],
                 marker="o", ms=3, color="C0" if split == "train" else "C1",
                 label=f"{'fixed offline' if source == 'offline' else 'own'} first attempts, "
                       f"{SPLIT_NAMES[split]}")
@@ -138,7 +139,8 @@ def mismatch_table(rows: list[dict]) -> str:
         cells = [str(r["step"])]
         for source, split in CURVES:
             m = r[f"{source}/{split}"]
-            cells.append(f"{m['fix_rate']:.3f} (t1 {m['acc_t1']:.2f}, Δ {m['delta']:+.3f})")
+            rate = "-" if m["fix_rate"] is None else f"{m['fix_rate']:.3f}"
+            cells.append(f"{rate} (t1 {m['acc_t1']:.2f}, Δ {m['delta']:+.3f})")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("\nEach cell: fix rate P(y2 right | y1 wrong), then Acc@t1 of the first "
                  "attempts used and Delta(t1,t2).")
