@@ -1,0 +1,129 @@
+"""SCoRe's checkpoints: resume points, and the final model chosen by training reward.
+
+<run>/checkpoints/last   the newest checkpoint: a Hugging Face model folder plus
+                         trainer_state.pt (step, optimizer, chooser); a resumed run starts here
+<run>/checkpoints/best   the model of the checkpoint with the best training reward so far
+<run>/model              the final model (a copy of best), written when training ends
+<run>/checkpoint_choice.json   the selection rule, every candidate and the one chosen
+A checkpoint is written into a temporary folder and renamed into place, so a crash leaves the
+previous one whole. The random stream needs no saving: score.py seeds every step's sampling
+from (seed, step, process).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import torch
+
+from selfcorrect_cli.runs import write_json_atomic
+
+STATE = "trainer_state.pt"
+
+
+class CheckpointChooser:
+    """The paper's rule: keep the checkpoint with the best training reward.
+
+    Candidates are the checkpoints of the final stage; each is scored by the mean training
+    reward of the last trained turn (r2, or r1 for single-turn RL) over the steps since the
+    previous checkpoint. The latest wins ties.
+    """
+
+    def __init__(self, selection_turn: int, final_stage: int):
+        self.key = f"train/reward_t{selection_turn}"
+        self.final_stage = final_stage
+        self.window: list[float] = []
+        self.candidates: list[dict] = []
+        self.best: dict | None = None
+
+    @property
+    def rule(self) -> str:
+        return (f"highest mean {self.key} over the steps since the previous checkpoint, among "
+                f"stage-{self.final_stage} checkpoints (latest on ties)")
+
+    def observe(self, stage: int, stats: dict) -> None:
+        if stage == self.final_stage:
+            self.window.append(stats[self.key])
+
+    def consider(self, step: int) -> bool:
+        """Score the checkpoint about to be written at `step`; True when it is the best."""
+        if not self.window:
+            return False
+        candidate = {"step": step, "reward": sum(self.window) / len(self.window)}
+        self.window = []
+        self.candidates.append(candidate)
+        best_reward = self.best["reward"] if self.best else -math.inf
+        if candidate["reward"] >= best_reward:
+            self.best = candidate
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"window": self.window, "candidates": self.candidates, "best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.window, self.candidates, self.best = state["window"], state["candidates"], state["best"]
+
+
+def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: CheckpointChooser,
+                        step: int, is_best: bool) -> None:
+    folder = Path(run_dir) / "checkpoints"
+    tmp = _fresh(folder / "last.tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                "chooser": chooser.state_dict()}, tmp / STATE)
+    last, old = folder / "last", folder / "last.old"
+    if last.exists():
+        _fresh(old).rmdir()
+        last.rename(old)
+    tmp.rename(last)
+    if is_best:
+        _copy_model(last, folder / "best")
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def load_last_checkpoint(run_dir: Path, model, optimizer, chooser: CheckpointChooser) -> int:
+    """Restore weights, optimizer and chooser from the last checkpoint; the step to resume at
+    (0 when there is none)."""
+    folder = Path(run_dir) / "checkpoints"
+    last = folder / "last"
+    if not last.exists() and (folder / "last.old").exists():
+        last = folder / "last.old"  # a crash between the two renames of save_checkpoint_dir
+    if not (last / STATE).exists():
+        return 0
+    saved = type(model).from_pretrained(last, dtype=next(model.parameters()).dtype)
+    model.load_state_dict(saved.state_dict())
+    state = torch.load(last / STATE, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    chooser.load_state_dict(state["chooser"])
+    return int(state["step"])
+
+
+def publish_model(run_dir: Path, chooser: CheckpointChooser, out: Path) -> None:
+    """Copy the chosen checkpoint to `out` and record why it was chosen."""
+    folder = Path(run_dir) / "checkpoints"
+    source = folder / "best" if (folder / "best").exists() else folder / "last"
+    _copy_model(source, out)
+    write_json_atomic(Path(run_dir) / "checkpoint_choice.json", {
+        "rule": chooser.rule, "chosen": chooser.best, "candidates": chooser.candidates,
+    })
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    tmp = _fresh(target.with_name(target.name + ".tmp"))
+    tmp.rmdir()
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE))
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+
+def _fresh(folder: Path) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder

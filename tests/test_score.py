@@ -1,0 +1,131 @@
+"""SCoRe end to end on a tiny model: every method through the CLI, two processes, resume, NaN."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from selfcorrect_cli import losses, score
+from selfcorrect_cli.cli import cli
+from selfcorrect_cli.config import load_config
+
+TINY_RL = ["score.stage1_steps=1", "score.stage2_steps=1", "score.problems_per_step=2",
+           "score.samples_per_problem=2", "score.max_new_tokens=36", "score.checkpoint_every=1",
+           "score.eval_every=2", "score.eval_problems=2"]
+
+
+def _sets(pairs):
+    return [arg for pair in pairs for arg in ("--set", pair)]
+
+
+def _invoke(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=True)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _changed(a, b) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def base_traces(tiny_base, tmp_path_factory):
+    """A few base-model traces on the train split, for the offline-turn-1 ablation."""
+    out = tmp_path_factory.mktemp("traces")
+    _invoke("collect", *_sets([f"model.path={tiny_base}", f"run.out_dir={out}", "task.split=train",
+                               "task.limit=8", "sampling.n_samples=2", "sampling.temperature=1.0",
+                               "sampling.max_new_tokens=36"]))
+    return out / "traces.jsonl"
+
+
+@pytest.mark.parametrize("method", list(score.METHODS))
+def test_two_steps_of_each_method_change_the_weights(method, tiny_base, base_traces, tmp_path):
+    out = tmp_path / method
+    _invoke("train", "--method", method, *_sets(
+        [f"train.base_model={tiny_base}", f"run.out_dir={out}", f"train.traces={base_traces}",
+         *TINY_RL]))
+    assert _changed(_weights(tiny_base), _weights(out / "model"))
+    log = (out / "train_log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and "train/kl_turn1" in log[0] and "eval/acc_t2" in log[1]
+    assert (out / "checkpoint_choice.json").exists()
+
+
+def test_method_table_maps_ablations_to_settings():
+    cfg = load_config(None, ["train.method=single-turn-rl", "score.stage1_steps=3",
+                             "score.stage2_steps=4"])
+    s = score.method_config(cfg).score
+    assert (s.turns, s.stage1_steps, s.stage2_steps) == (1, 0, 7)
+    cfg = load_config(None, ["train.method=no-shaping"])
+    assert score.method_config(cfg).score.alpha == 0.0
+
+
+def test_two_process_accelerate_run(tiny_base, tmp_path):
+    out = tmp_path / "ddp"
+    accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    # --multi_gpu is accelerate's torchrun launcher; on a CPU-only machine it starts gloo processes
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "selfcorrect_cli",
+           "train", "--method", "score",
+           *_sets([f"train.base_model={tiny_base}", f"run.out_dir={out}", *TINY_RL,
+                   "score.eval_every=0"])]
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained model saved") == 2  # both processes ran to the end
+    assert _changed(_weights(tiny_base), _weights(out / "model"))
+
+
+def _cfg(tiny_base, out, extra=()):
+    return load_config(None, [f"train.base_model={tiny_base}", f"run.out_dir={out}", *TINY_RL,
+                              "score.stage1_steps=2", "score.stage2_steps=2",
+                              "score.checkpoint_every=2", "score.eval_every=0", *extra])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkeypatch):
+    score.train_score(_cfg(tiny_base, tmp_path / "whole"), progress=False)
+    original = score._update
+
+    def interrupt_at_step_3(*args):
+        if args[-1] == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(score, "_update", interrupt_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        score.train_score(_cfg(tiny_base, tmp_path / "cut"), progress=False)
+    monkeypatch.setattr(score, "_update", original)
+    score.train_score(_cfg(tiny_base, tmp_path / "cut"), progress=False)
+    whole = _weights(tmp_path / "whole" / "checkpoints" / "last")
+    resumed = _weights(tmp_path / "cut" / "checkpoints" / "last")
+    assert not _changed(whole, resumed)
+    logs = [(tmp_path / d / "train_log.jsonl").read_text() for d in ("whole", "cut")]
+    strip = [[line.split('"charts/')[0] for line in log.splitlines()] for log in logs]
+    assert strip[0] == strip[1]  # same samples, rewards and losses at every step
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_base, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = losses.policy_loss
+
+    def nan_on_third_call(*args):
+        calls["n"] += 1
+        loss = original(*args)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(losses, "policy_loss", nan_on_third_call)
+    out = tmp_path / "nan"
+    with pytest.raises(score.TrainingDiverged, match="step 2"):
+        score.train_score(_cfg(tiny_base, out, ["score.checkpoint_every=1"]), progress=False)
+    state = torch.load(out / "checkpoints" / "last" / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 2
+    assert not (out / "model").exists()
