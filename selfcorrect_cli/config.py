@@ -169,14 +169,49 @@ class SFTConfig:
 
 @dataclass
 class ScoreConfig:
-    """SCoRe Stage I / II (see score.py); the paper's values are documented there."""
+    """SCoRe Stage I / II and its ablations (see score.py). Defaults are sized for the built-in
+    world on a CPU; the paper's values (Table 8, MATH) are noted beside each."""
 
     stage1_steps: int = 100
+    """Stage I iterations: maximise r2, beta2 holds turn 1 near the reference (paper: part of
+    3000 steps in all)."""
     stage2_steps: int = 100
+    """Stage II iterations: r1 and the shaped r2 on both turns, beta1 on both."""
     lr: float = 3e-4
+    """Adam learning rate (paper 5e-6 for Gemini; ~3e-4 suits the built-in tiny model)."""
     alpha: float = 10.0
-    beta1: float = 0.01
-    beta2: float = 0.1
+    """Reward-shaping weight: turn 2 earns r2 + alpha * (r2 - r1) in Stage II (paper 10)."""
+    beta1: float = 0.05
+    """KL coefficient on every turn in Stage II and on turn 2 in Stage I (paper 0.01)."""
+    beta2: float = 0.5
+    """Strong KL coefficient on turn 1 in Stage I (paper 0.1; MBPP 0.25)."""
+    problems_per_step: int = 16
+    """Problems per iteration over all processes (paper batch 512)."""
+    samples_per_problem: int = 8
+    """n two-turn rollouts per problem, the RLOO group (paper: not stated; >= 2 needed)."""
+    temperature: float = 1.0
+    """Sampling temperature of training rollouts (paper 1.0)."""
+    max_new_tokens: int = 48
+    """Longest attempt sampled in training."""
+    credit: str = "return"
+    """per_turn (turn-1 tokens get r1, turn-2 tokens the shaped reward) or return (the shaped
+    turn-2 reward also reaches turn-1 tokens through the undiscounted return)."""
+    turns: int = 2
+    """Attempts trained: 2 (multi-turn) or 1 (single-turn RL on r1, evaluated over two turns)."""
+    stage2_update: str = "reinforce"
+    """reinforce, or star (Stage II fine-tunes on its own correct online attempts instead)."""
+    online_turn1: bool = True
+    """False: first attempts come from the base model's offline traces (train.traces)."""
+    kl_estimator: str = "exact"
+    """exact (full-vocabulary KL per token) or k3 (sampled-token estimate, large vocabularies)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    checkpoint_every: int = 25
+    """Steps between checkpoints (resume points and candidates for the final model)."""
+    eval_every: int = 50
+    """Steps between greedy two-turn evaluations on held-out problems (0 = never)."""
+    eval_problems: int = 256
+    """Held-out problems in each periodic evaluation."""
 
 
 @dataclass
