@@ -322,6 +322,12 @@ def _coerce(value, annotation, dotted: str):
         return [_coerce(v, item_type, dotted) for v in value]
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):
+        # PyYAML reads 1e-5 (no dot) as a string; accept any spelling Python reads as a float
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if annotation in (int, float, str, bool):

@@ -1,0 +1,3 @@
+from selfcorrect_cli.cli import main
+
+main()

@@ -1,0 +1,64 @@
+import torch
+
+from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
+from selfcorrect_cli.generation import next_tokens, rollout, sample
+from selfcorrect_cli.models import load_model
+from selfcorrect_cli.tasks.division import DivisionTask
+
+
+def _setup(tiny_base):
+    model, tokenizer = load_model(ModelConfig(path=str(tiny_base), device="cpu"))
+    task = DivisionTask(WorldConfig())
+    return model, tokenizer, task, task.load("test")[:12]
+
+
+def test_our_sampler_matches_generate_at_greedy(tiny_base):
+    model, tokenizer, task, problems = _setup(tiny_base)
+    prompts = [tokenizer(task.first_prompt(p))["input_ids"] for p in problems]
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": task.first_prompt(p)}],
+                                             tokenize=False, add_generation_prompt=True)
+               for p in problems]
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    ours = sample(model, tokenizer, prompts, SamplingConfig(backend="sampler"), torch.Generator())
+    ref = sample(model, tokenizer, prompts, SamplingConfig(backend="hf"), torch.Generator())
+    assert ours == ref
+
+
+def test_rollout_shapes_stops_and_reproducibility(tiny_base):
+    model, tokenizer, task, problems = _setup(tiny_base)
+    sampling = SamplingConfig(temperature=1.0, n_samples=3, attempts=3, batch_size=8,
+                              max_new_tokens=40)
+    first = rollout(model, tokenizer, task, problems, sampling, torch.Generator().manual_seed(1),
+                    progress=False)
+    again = rollout(model, tokenizer, task, problems, sampling, torch.Generator().manual_seed(1),
+                    progress=False)
+    assert len(first) == len(problems) * 3
+    assert all(len(t.attempts) == 3 for t in first)
+    assert [a.response for t in first for a in t.attempts] == \
+           [a.response for t in again for a in t.attempts]
+    end = tokenizer.eos_token_id
+    for t in first:
+        for attempt in t.attempts:
+            ids = attempt.response_ids
+            assert len(ids) <= 40
+            assert end not in ids[:-1]  # nothing generated after the end of turn
+            assert attempt.reward in (0.0, 1.0)
+    # the second attempt's prompt holds the first attempt and the correction instruction
+    second_prompt = tokenizer.decode(first[0].attempts[1].prompt_ids)
+    assert first[0].attempts[0].response in second_prompt
+    assert second_prompt.endswith(f"{task.correction_instruction}<|end|><|assistant|>")
+
+
+def test_given_first_attempts_are_used_verbatim(tiny_base):
+    model, tokenizer, task, problems = _setup(tiny_base)
+    given = ["1:1*0=0,1*1+0=1,10+10=20,A1"] * len(problems)
+    out = rollout(model, tokenizer, task, problems, SamplingConfig(), torch.Generator(),
+                  progress=False, first_attempts=given)
+    assert [t.attempts[0].response for t in out] == given
+
+
+def test_top_p_keeps_only_the_nucleus():
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]]))
+    sampling = SamplingConfig(temperature=1.0, top_p=0.5)
+    draws = {int(next_tokens(logits, sampling, torch.Generator().manual_seed(s))) for s in range(30)}
+    assert draws == {0}
