@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -234,3 +235,14 @@ def test_build_task_knows_the_real_tasks(name, cls):
     cfg.task = SimpleNamespace(name=name, data="some/file.jsonl", split="test", limit=0, exclude="")
     task = build_task(cfg)
     assert isinstance(task, cls) and task.name == name
+
+
+REAL_RECIPES = sorted(Path(__file__).resolve().parent.parent.glob("experiments/real/*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", REAL_RECIPES, ids=lambda path: path.name)
+def test_real_recipes_match_the_config(recipe):
+    from selfcorrect_cli.config import load_config
+
+    cfg = load_config(str(recipe))
+    assert cfg.task.name in ("gsm8k", "math", "math500", "humaneval", "mbpp")
