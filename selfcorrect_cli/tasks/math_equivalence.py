@@ -9,6 +9,7 @@ A timeout counts as "not equal": a reward of 0, never an error.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import re
 import signal
@@ -47,8 +48,20 @@ def math_equal(gold: str, predicted: str | None, timeout_s: float = 5.0) -> bool
     return _verify_in_child_process(gold, predicted, timeout_s)
 
 
+class _DropTimeoutDisabledNotice(logging.Filter):
+    """math-verify warns that we turned its timeouts off; we did, on purpose (see above)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timeout is disabled")
+
+
 def _parse_and_verify(gold: str, predicted: str) -> bool:
     import math_verify  # imported late: it pulls in sympy and the LaTeX grammar
+
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTimeoutDisabledNotice) for f in logger.filters):
+            logger.addFilter(_DropTimeoutDisabledNotice())
 
     gold_parsed = math_verify.parse(f"${gold}$", parsing_timeout=None)
     predicted_parsed = math_verify.parse(f"${predicted}$", parsing_timeout=None)
