@@ -138,6 +138,60 @@ def table(out, title, runs):
     click.echo(f"table written to {out}")
 
 
+@cli.command("check-references")
+@click.option("--task", "task_name", default=None, help="Task name; overrides task.name "
+              "(gsm8k, math, math500, humaneval, mbpp).")
+@click.option("--data", default=None, help="Data file or hub name; overrides task.data.")
+@click.option("--split", default=None, help="Split; overrides task.split.")
+@experiment_options
+def check_references_command(task_name, data, split, config_path, overrides):
+    """Grade each problem's own reference solution with the task's extraction and verifier.
+
+    Every reference that fails is a grader bug or a flaw in the data: read them before
+    trusting the rewards. Prints n verified / n total and the first failures.
+    """
+    from selfcorrect_cli.check_references import check_references, format_reference_report
+    from selfcorrect_cli.tasks import build_task
+
+    cfg = _load(config_path, overrides)
+    cfg.task.name = task_name or cfg.task.name
+    cfg.task.data = data or cfg.task.data
+    cfg.task.split = split or cfg.task.split
+    n_verified, n_total, failures = check_references(build_task(cfg), cfg.task.split, cfg.task.limit)
+    click.echo(format_reference_report(cfg.task.name, cfg.task.split, n_verified, n_total, failures))
+
+
+@cli.command("score-table")
+@click.argument("kind", type=click.Choice(["main", "ablations"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown file.")
+@click.option("--title", default="", help="Heading above the table.")
+@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
+def score_table(kind, out, title, runs):
+    """SCoRe's Table 2 (main) or Table 4 (ablations): eval run directories beside the paper."""
+    from selfcorrect_cli.score_report import write_paper_table
+
+    write_paper_table(kind, [_label_dir(item) for item in runs], out, title or kind)
+    click.echo(f"table written to {out}")
+
+
+@cli.command("score-curves")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file.")
+@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
+def score_curves(out, runs):
+    """Per-turn training curves (reward, KL, answer changes) of SCoRe run directories."""
+    from selfcorrect_cli.score_report import plot_curves
+
+    plot_curves([_label_dir(item) for item in runs], out)
+    click.echo(f"curves written to {out}")
+
+
+def _label_dir(item: str) -> tuple[str, str]:
+    label, sep, run_dir = item.partition("=")
+    if not sep:
+        raise UsageError(f"expected LABEL=RUN_DIR, got {item!r}")
+    return label, run_dir
+
+
 @cli.command("show-config")
 @experiment_options
 def show_config(config_path, overrides):
