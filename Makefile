@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
-.PHONY: install test reproduce clean-runs table-sft
+.PHONY: install test reproduce clean-runs table-sft table-main table-ablations
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,44 @@ results/sft-mismatch.png: $(SFT)/traces/traces.jsonl $(SFT_EXP)/mismatch.yaml
 
 table-sft: results/table-sft.md results/sft-collapse.png results/sft-mismatch.png
 	@cat results/table-sft.md
+
+# --- SCoRe and its ablations: paper Table 2 (main) and Table 4 (ablations) ----------------------
+# The main table reuses the SFT baselines' runs above (Self-Refine, STaR D+, Pair-SFT D) by their
+# make targets; offline-turn1 reuses their base-model traces.
+RL := runs/builtin/rl
+RL_EXP := experiments/builtin/rl
+RL_METHODS := score score-per-turn single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1
+
+$(RL)/%/model/config.json: $(BASE) $(RL_EXP)/%.yaml
+	$(SC) train -c $(RL_EXP)/$*.yaml
+
+$(RL)/offline-turn1/model/config.json: $(SFT)/traces/traces.jsonl
+
+$(RL)/%/eval/metrics.json: $(RL)/%/model/config.json $(SFT_EXP)/eval.yaml
+	$(SC) eval -c $(SFT_EXP)/eval.yaml --set model.path=$(RL)/$*/model --set run.out_dir=$(RL)/$*/eval
+
+results/table-main.md: runs/builtin/eval/base-greedy/metrics.json $(SFT)/eval/self-refine/metrics.json \
+		$(SFT)/eval/star-dplus/metrics.json $(SFT)/eval/pair-d/metrics.json $(RL)/score/eval/metrics.json
+	$(SC) score-table main --out $@ --title "Built-in world vs paper Table 2 (MATH)" \
+		Base=runs/builtin/eval/base-greedy Self-Refine=$(SFT)/eval/self-refine \
+		STaR=$(SFT)/eval/star-dplus Pair-SFT=$(SFT)/eval/pair-d SCoRe=$(RL)/score/eval
+
+results/table-ablations.md: $(RL_METHODS:%=$(RL)/%/eval/metrics.json)
+	$(SC) score-table ablations --out $@ --title "Built-in world vs paper Table 4 (ablations)" \
+		SCoRe=$(RL)/score/eval "w/o multi-turn training=$(RL)/single-turn-rl/eval" \
+		"w/o Stage I=$(RL)/no-stage1/eval" "w/o reward shaping=$(RL)/no-shaping/eval" \
+		"STaR instead of REINFORCE in Stage II=$(RL)/star-stage2/eval" \
+		"w/o online turn-1 samples=$(RL)/offline-turn1/eval" \
+		"SCoRe, per-turn credit=$(RL)/score-per-turn/eval"
+
+results/score-curves.png: $(RL_METHODS:%=$(RL)/%/model/config.json)
+	$(SC) score-curves --out $@ $(foreach m,$(RL_METHODS),$(m)=$(RL)/$(m))
+
+table-main: results/table-main.md
+	@cat results/table-main.md
+
+table-ablations: results/table-ablations.md results/score-curves.png
+	@cat results/table-ablations.md
 
 reproduce: results/base.md
 	@cat results/base.md

@@ -86,7 +86,8 @@ def test_two_process_accelerate_run(tiny_base, tmp_path):
 
 
 def _cfg(tiny_base, out, extra=()):
-    return load_config(None, [f"train.base_model={tiny_base}", f"run.out_dir={out}", *TINY_RL,
+    return load_config(None, ["train.method=score", f"train.base_model={tiny_base}",
+                              f"run.out_dir={out}", *TINY_RL,
                               "score.stage1_steps=2", "score.stage2_steps=2",
                               "score.checkpoint_every=2", "score.eval_every=0", *extra])
 
