@@ -17,19 +17,15 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from selfcorrect_cli.config import ExperimentConfig  # noqa: E402
-from selfcorrect_cli.generation import rollout  # noqa: E402
-from selfcorrect_cli.metrics import answer_changed, correction_metrics, edit_distance_ratio  # noqa: E402
-from selfcorrect_cli.models import load_model  # noqa: E402
-from selfcorrect_cli.runs import prepare_run_dir, write_atomic, write_json_atomic  # noqa: E402
-from selfcorrect_cli.tasks import build_task  # noqa: E402
+from selfcorrect_cli.config import ExperimentConfig
+from selfcorrect_cli.generation import rollout
+from selfcorrect_cli.metrics import answer_changed, correction_metrics, edit_distance_ratio
+from selfcorrect_cli.models import load_model
+from selfcorrect_cli.runs import prepare_run_dir, write_atomic, write_json_atomic
+from selfcorrect_cli.tasks import build_task
 
 SPLITS = (("train", "training problems"), ("test", "held-out problems"))
 NEAR_COPY = 0.05
@@ -64,7 +60,17 @@ def measure_model(cfg: ExperimentConfig, model_path: str, progress: bool) -> dic
     return result
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_histograms(results: dict[str, dict], out: Path) -> None:
+    plt = _pyplot()
     labels = list(results)
     fig, axes = plt.subplots(len(labels), 2, figsize=(9, 1.9 * len(labels) + 0.8),
                              sharex=True, squeeze=False)

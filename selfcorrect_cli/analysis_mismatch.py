@@ -18,21 +18,17 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import matplotlib
+import torch
+from transformers import TrainerCallback
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from transformers import TrainerCallback  # noqa: E402
-
-from selfcorrect_cli.config import ExperimentConfig  # noqa: E402
-from selfcorrect_cli.errors import UsageError  # noqa: E402
-from selfcorrect_cli.generation import rollout  # noqa: E402
-from selfcorrect_cli.metrics import correction_metrics  # noqa: E402
-from selfcorrect_cli.models import load_model  # noqa: E402
-from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_atomic  # noqa: E402
-from selfcorrect_cli.sft import correction_dataset, fine_tune, read_trace_files  # noqa: E402
-from selfcorrect_cli.tasks import build_task  # noqa: E402
+from selfcorrect_cli.config import ExperimentConfig
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.generation import rollout
+from selfcorrect_cli.metrics import correction_metrics
+from selfcorrect_cli.models import load_model
+from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_atomic
+from selfcorrect_cli.sft import correction_dataset, fine_tune, read_trace_files
+from selfcorrect_cli.tasks import build_task
 
 CURVES = (("offline", "train"), ("offline", "test"), ("own", "train"), ("own", "test"))
 SPLIT_NAMES = {"train": "training problems", "test": "held-out problems"}
@@ -112,7 +108,17 @@ class MismatchProbe(TrainerCallback):
                 self._measure(state, model, processing_class)
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def plot_curves(rows: list[dict], out: Path) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     steps = [r["step"] for r in rows]
     styles = {"offline": "-", "own": "--"}
