@@ -110,8 +110,16 @@ def next_tokens(logits: torch.Tensor, sampling: SamplingConfig,
         outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p  # keep the first token
         sorted_probs = sorted_probs.masked_fill(outside, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    drawn = torch.multinomial(probs.cpu(), 1, generator=generator)  # (B, 1), CPU generator
-    return drawn.squeeze(-1).to(logits.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+
+
+def device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """A generator on `device` seeded from `generator`: sampling stays on the GPU (no copy of
+    the (B, V) probabilities per step) and stays reproducible from the caller's seed."""
+    if generator.device == device:
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 @torch.no_grad()
@@ -119,6 +127,7 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
                       generator: torch.Generator) -> list[list[int]]:
     """Our decoding loop: one prefill, then one token per step for the whole batch."""
     device = model.device
+    generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
     ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)  # (B, T)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
