@@ -260,6 +260,23 @@ def analyze_mismatch(out, config_path, overrides):
     click.echo(f"figure and table written to {out}.png / {out}.md")
 
 
+@cli.command()
+@click.argument("spec", type=str, metavar="SPEC_YAML")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Markdown file to write; the same verdicts as JSON are written beside it.")
+def findings(spec, out):
+    """Check the findings F1-F6 against measured metrics: PASS, FAIL or MISSING per finding.
+
+    SPEC_YAML maps roles to run directories, one per seed (see
+    experiments/builtin/findings.yaml). Reports only: exits 0 whatever the verdicts.
+    """
+    from selfcorrect_cli.findings_files import report_findings
+
+    click.echo(report_findings(spec, out))
+    if out:
+        click.echo(f"findings written to {out} and {os.path.splitext(out)[0]}.json")
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)

@@ -1,0 +1,348 @@
+"""`selfcorrect findings`: check the mission's findings F1-F6 against measured metrics files.
+
+A findings spec (YAML) names, per role, one directory per seed:
+
+    eval:      {base: [...], star: [...], pair_sft: [...], score: [...],
+                single_turn_rl: [...], no_stage1: [...], no_shaping: [...]}   # metrics.json
+    train:     {score: [...], no_stage1: [...]}                              # train_log.jsonl
+    mismatch:  [...]                                     # mismatch.jsonl of analyze-mismatch
+
+Each finding gets PASS, FAIL or MISSING (an input it needs is absent) and the numbers behind
+the verdict. It reports and never gates. The thresholds below were fixed before any of our
+results were read; changing one to turn a verdict is not allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import mean, stdev
+
+from selfcorrect_cli.errors import UsageError
+
+# ---------------- criteria: fixed in advance, never tuned to a result ----------------------
+# F1: "substantial" c->i: at least 2% of all problems flipped right -> wrong.
+F1_MIN_C2I = 0.02
+# F2: "little or no net gain": an SFT method's |Delta| stays below 5 points.
+F2_MAX_ABS_DELTA = 0.05
+# F3: a second attempt with edit-distance ratio below this is a near copy of the first
+# (the same threshold analysis_collapse summarises).
+NEAR_COPY_RATIO = 0.05
+# F3: collapse = at least half of the SFT models' second attempts are near copies ...
+F3_MIN_NEAR_COPY = 0.5
+# ... and SCoRe's near-copy fraction is at least 10 points below each SFT method's.
+F3_MIN_GAP = 0.1
+# F4: the fix rate on fixed offline first attempts must rise by more than 5 points ...
+F4_MIN_OFFLINE_RISE = 0.05
+# ... while the fix rate on the model's own first attempts rises by less than this share of it.
+F4_MAX_OWN_SHARE = 0.5
+# F6: "early" and "late" training are the first and last 10% of the logged steps.
+F6_WINDOW = 0.1
+
+EVAL_ROLES = ("base", "star", "pair_sft", "score", "single_turn_rl", "no_stage1", "no_shaping")
+TRAIN_ROLES = ("score", "no_stage1")
+LABELS = {"base": "Base", "star": "STaR", "pair_sft": "Pair-SFT", "score": "SCoRe",
+          "single_turn_rl": "single-turn RL", "no_stage1": "w/o Stage I",
+          "no_shaping": "w/o shaping"}
+
+# Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..30 (no scipy in our deps).
+_T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004,
+         2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905,
+         2.109816, 2.100922, 2.093024, 2.085963, 2.079614, 2.073873, 2.068658, 2.063899,
+         2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds with its 95% CI (None where one seed gave no interval)."""
+    mean: float
+    low: float | None
+    high: float | None
+    seeds: int
+
+    def __str__(self) -> str:
+        ci = "" if self.low is None else f" [{self.low:.3f}, {self.high:.3f}]"
+        return f"{self.mean:.3f}{ci}"
+
+
+def aggregate(values, cis=None) -> Estimate:
+    """Mean and 95% CI across seeds: a t-interval for several, the run's own CI for one.
+
+    >>> aggregate([0.1, 0.2, 0.3])   # sd 0.1, se 0.1/sqrt(3), t(2) = 4.302653
+    Estimate(mean=0.2, low=-0.04841, high=0.44841, seeds=3)
+    >>> aggregate([0.04], cis=[(0.01, 0.07)])   # one seed: its bootstrap CI over problems
+    Estimate(mean=0.04, low=0.01, high=0.07, seeds=1)
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("aggregate needs at least one value")
+    centre = mean(values)
+    if len(values) == 1:
+        low, high = (float(x) for x in cis[0]) if cis else (None, None)
+        return Estimate(round(centre, 5), low, high, 1)
+    # Beyond 30 degrees of freedom the df=30 quantile is used: slightly wide, never narrow.
+    half = _T975[min(len(values) - 1, 30) - 1] * stdev(values) / math.sqrt(len(values))
+    return Estimate(round(centre, 5), round(centre - half, 5), round(centre + half, 5),
+                    len(values))
+
+
+def near_copy_fraction(ratios) -> float:
+    """Share of (y1, y2) pairs whose edit-distance ratio is below NEAR_COPY_RATIO.
+
+    >>> near_copy_fraction([0.0, 0.01, 0.2, 0.5])
+    0.5
+    """
+    if not ratios:
+        raise UsageError("metrics.json has an empty edit_distance_ratios list")
+    return sum(r < NEAR_COPY_RATIO for r in ratios) / len(ratios)
+
+
+def answer_change_trend(log: list[dict]) -> tuple[float, float] | None:
+    """Mean train/answer_changed over the first and the last F6_WINDOW of logged steps.
+
+    >>> rows = [{"step": s, "train/answer_changed": v} for s, v in enumerate([.4] * 5 + [.2] * 5)]
+    >>> answer_change_trend(rows)
+    (0.4, 0.2)
+    """
+    rows = sorted((r for r in log if "train/answer_changed" in r), key=lambda r: r["step"])
+    if len(rows) < 2:
+        return None
+    n = max(1, math.ceil(F6_WINDOW * len(rows)))
+    first = mean(r["train/answer_changed"] for r in rows[:n])
+    last = mean(r["train/answer_changed"] for r in rows[-n:])
+    return round(first, 6), round(last, 6)
+
+
+def fix_rate_rises(rows: list[dict], split: str) -> tuple[float, float] | None:
+    """(offline rise, own rise) of the fix rate, last minus first step where both are measured.
+
+    >>> rows = [{"step": 0, "offline/test": {"fix_rate": .1}, "own/test": {"fix_rate": .1}},
+    ...         {"step": 9, "offline/test": {"fix_rate": .4}, "own/test": {"fix_rate": .15}}]
+    >>> fix_rate_rises(rows, "test")
+    (0.3, 0.05)
+    """
+    def rate(row, source):
+        return (row.get(f"{source}/{split}") or {}).get("fix_rate")
+
+    usable = sorted((r for r in rows if rate(r, "offline") is not None
+                     and rate(r, "own") is not None), key=lambda r: r["step"])
+    if len(usable) < 2:
+        return None
+    first, last = usable[0], usable[-1]
+    return (round(rate(last, "offline") - rate(first, "offline"), 6),
+            round(rate(last, "own") - rate(first, "own"), 6))
+
+
+# ---------------- the findings: one check each ---------------------------------------------
+PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
+CLAIMS = {
+    "F1": "naive self-correction does not help",
+    "F2": "SFT on offline traces gives little or no net gain",
+    "F3": "behaviour collapse after STaR / Pair-SFT, unlike SCoRe",
+    "F4": "distribution mismatch during Pair-SFT",
+    "F5": "SCoRe self-corrects, with the best Acc@t2",
+    "F6": "the ablations order as in the paper",
+}
+
+
+@dataclass
+class Inputs:
+    """Everything found on disk; a role is absent from a dict when any of its files is."""
+    evals: dict[str, list[dict]] = field(default_factory=dict)  # role -> metrics.json per seed
+    train_logs: dict[str, list[list[dict]]] = field(default_factory=dict)  # role -> log per seed
+    mismatch: list[list[dict]] | None = None  # mismatch.jsonl rows per seed
+    missing: dict[str, list[str]] = field(default_factory=dict)  # role -> absent files
+
+
+@dataclass
+class Part:
+    """One measured condition of a finding."""
+    claim: str
+    passed: bool
+    numbers: str
+
+
+@dataclass
+class Finding:
+    name: str
+    claim: str
+    verdict: str
+    parts: list[Part] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    context: str = ""  # numbers worth seeing that do not enter the verdict
+
+
+def _absent(inputs: Inputs, evals=(), trains=(), mismatch=False) -> list[str]:
+    wanted = [(r, r in inputs.evals) for r in evals]
+    wanted += [(f"train.{r}", r in inputs.train_logs) for r in trains]
+    wanted += [("mismatch", inputs.mismatch is not None)] if mismatch else []
+    return [f"{name}: " + (", ".join(inputs.missing[name]) if name in inputs.missing
+                           else "not in the spec") for name, present in wanted if not present]
+
+
+def _judged(name: str, parts: list[Part], context: str = "") -> Finding:
+    verdict = PASS if all(p.passed for p in parts) else FAIL
+    return Finding(name, CLAIMS[name], verdict, parts, context=context)
+
+
+def _estimate(inputs: Inputs, role: str, key: str) -> Estimate:
+    runs = inputs.evals[role]
+    try:
+        return aggregate([m[key] for m in runs], [m[f"{key}_ci"] for m in runs])
+    except KeyError as exc:
+        raise UsageError(f"a metrics.json of role {role} lacks {exc}") from None
+
+
+def _clearly_below(a: Estimate, b: Estimate) -> bool:
+    return a.high is not None and b.low is not None and a.high < b.low
+
+
+def check_f1(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, evals=("base",)):
+        return Finding("F1", CLAIMS["F1"], MISSING, missing=missing)
+    delta, c2i = _estimate(inputs, "base", "delta"), _estimate(inputs, "base", "delta_c2i")
+    return _judged("F1", [Part("Base Delta <= 0", delta.mean <= 0, f"Delta {delta}"),
+                          Part(f"Base c->i >= {F1_MIN_C2I}", c2i.mean >= F1_MIN_C2I,
+                               f"c->i {c2i}")])
+
+
+def check_f2(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+        return Finding("F2", CLAIMS["F2"], MISSING, missing=missing)
+    score = _estimate(inputs, "score", "delta")
+    parts = []
+    for role in ("star", "pair_sft"):
+        delta, label = _estimate(inputs, role, "delta"), LABELS[role]
+        parts.append(Part(f"{label} Delta clearly below SCoRe's (CI high < SCoRe CI low)",
+                          _clearly_below(delta, score), f"{label} {delta} vs SCoRe {score}"))
+        parts.append(Part(f"abs({label} Delta) < {F2_MAX_ABS_DELTA}",
+                          abs(delta.mean) < F2_MAX_ABS_DELTA, f"Delta {delta}"))
+    return _judged("F2", parts)
+
+
+def check_f3(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+        return Finding("F3", CLAIMS["F3"], MISSING, missing=missing)
+    copies = {role: aggregate([near_copy_fraction(m.get("edit_distance_ratios", []))
+                               for m in inputs.evals[role]])
+              for role in ("star", "pair_sft", "score")}
+    parts = []
+    for role in ("star", "pair_sft"):
+        label, sft = LABELS[role], copies[role]
+        parts.append(Part(f"{label} near copies (ratio < {NEAR_COPY_RATIO}) >= {F3_MIN_NEAR_COPY}",
+                          sft.mean >= F3_MIN_NEAR_COPY, f"{label} {sft}"))
+        parts.append(Part(f"SCoRe near copies at least {F3_MIN_GAP} below {label}'s",
+                          # rounded so that float noise cannot decide a tie at the threshold
+                          round(sft.mean - copies["score"].mean, 9) >= F3_MIN_GAP,
+                          f"SCoRe {copies['score']} vs {label} {sft}"))
+    return _judged("F3", parts)
+
+
+def check_f4(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, mismatch=True):
+        return Finding("F4", CLAIMS["F4"], MISSING, missing=missing)
+    # Held-out problems show the mismatch without memorised corrections; use them if measured.
+    for split in ("test", "train"):
+        rises = [fix_rate_rises(rows, split) for rows in inputs.mismatch]
+        if all(r is not None for r in rises):
+            break
+    else:
+        return Finding("F4", CLAIMS["F4"], MISSING, missing=[
+            "mismatch: fewer than two steps with both fix rates measured"])
+    offline = aggregate([r[0] for r in rises])
+    own = aggregate([r[1] for r in rises])
+    where = "held-out" if split == "test" else "training"
+    return _judged("F4", [
+        Part(f"fix rate on fixed offline first attempts rises > {F4_MIN_OFFLINE_RISE} ({where})",
+             offline.mean > F4_MIN_OFFLINE_RISE, f"offline rise {offline}"),
+        Part(f"fix rate on own first attempts rises < {F4_MAX_OWN_SHARE} x offline rise",
+             own.mean < F4_MAX_OWN_SHARE * offline.mean,
+             f"own rise {own} vs {F4_MAX_OWN_SHARE * offline.mean:.3f}")])
+
+
+def check_f5(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, evals=EVAL_ROLES):
+        return Finding("F5", CLAIMS["F5"], MISSING, missing=missing)
+    delta = _estimate(inputs, "score", "delta")
+    i2c, c2i = _estimate(inputs, "score", "delta_i2c"), _estimate(inputs, "score", "delta_c2i")
+    acc = {role: _estimate(inputs, role, "acc_t2") for role in EVAL_ROLES}
+    rival = max((r for r in EVAL_ROLES if r != "score"), key=lambda r: acc[r].mean)
+    return _judged("F5", [
+        Part("SCoRe Delta CI low > 0", delta.low is not None and delta.low > 0,
+             f"Delta {delta}"),
+        Part("SCoRe i->c > c->i", i2c.mean > c2i.mean, f"i->c {i2c}, c->i {c2i}"),
+        Part("SCoRe Acc@t2 the highest", acc["score"].mean > acc[rival].mean,
+             f"SCoRe {acc['score']} vs best other {LABELS[rival]} {acc[rival]}")])
+
+
+def check_f6(inputs: Inputs) -> Finding:
+    needed = ("score", "single_turn_rl", "no_stage1", "no_shaping")
+    if missing := _absent(inputs, evals=needed, trains=("no_stage1",)):
+        return Finding("F6", CLAIMS["F6"], MISSING, missing=missing)
+    delta = {role: _estimate(inputs, role, "delta") for role in needed}
+    parts = [Part("single-turn RL Delta <= 0", delta["single_turn_rl"].mean <= 0,
+                  f"Delta {delta['single_turn_rl']}")]
+    for role in ("no_stage1", "no_shaping"):
+        parts.append(Part(f"{LABELS[role]} Delta below SCoRe's",
+                          delta[role].mean < delta["score"].mean,
+                          f"{LABELS[role]} {delta[role]} vs SCoRe {delta['score']}"))
+    trend = _answer_change(inputs, "no_stage1")
+    if trend is None:
+        return Finding("F6", CLAIMS["F6"], MISSING, missing=[
+            "train.no_stage1: a train_log.jsonl with fewer than two train/answer_changed steps"])
+    early, late = trend
+    parts.append(Part(f"w/o Stage I answer changes fall (last vs first {F6_WINDOW:.0%} of steps)",
+                      late.mean < early.mean, f"first {early} -> last {late}"))
+    score_trend = _answer_change(inputs, "score")
+    context = (f"SCoRe training answer changes: first {score_trend[0]} -> last {score_trend[1]}"
+               if score_trend else "")
+    return _judged("F6", parts, context)
+
+
+def _answer_change(inputs: Inputs, role: str) -> tuple[Estimate, Estimate] | None:
+    """Early and late answer-change rates over seeds, or None where a log lacks them."""
+    trends = [answer_change_trend(log) for log in inputs.train_logs.get(role, [])]
+    if not trends or any(t is None for t in trends):
+        return None
+    return aggregate([t[0] for t in trends]), aggregate([t[1] for t in trends])
+
+
+CHECKS = (check_f1, check_f2, check_f3, check_f4, check_f5, check_f6)
+
+
+def evaluate_findings(inputs: Inputs) -> list[Finding]:
+    return [check(inputs) for check in CHECKS]
+
+
+# ---------------- the report ---------------------------------------------------------------
+def findings_table(findings: list[Finding], inputs: Inputs) -> str:
+    """Markdown: one row per finding with its verdict and the numbers behind it."""
+    lines = ["## Findings F1-F6 (MISSION.md) from measured metrics", "",
+             "| finding | claim | verdict | numbers |", "|---|---|---|---|"]
+    for f in findings:
+        if f.verdict == MISSING:
+            numbers = "missing " + "; ".join(f.missing)
+        else:
+            numbers = "; ".join(f"{p.claim}: {'yes' if p.passed else 'no'} ({p.numbers})"
+                                for p in f.parts)
+        numbers += f"; context: {f.context}" if f.context else ""
+        lines.append(f"| {f.name} | {f.claim} | {f.verdict} | {numbers} |")
+    seeds = {role: len(runs) for role, runs in inputs.evals.items()}
+    seeds.update({f"train.{r}": len(logs) for r, logs in inputs.train_logs.items()})
+    if inputs.mismatch is not None:
+        seeds["mismatch"] = len(inputs.mismatch)
+    lines += ["", "Acc, Delta, i->c, c->i: fractions of all problems; near copies: fraction of "
+              "(y1, y2) pairs; fix rates: P(y2 right | y1 wrong); answer changes: training "
+              "batches. Brackets: 95% CI, a t-interval across seeds where an input has several, "
+              "else the single run's bootstrap CI over problems (none where it has none). "
+              "Criteria are fixed in selfcorrect_cli/findings.py.",
+              "Seeds per input: " + (", ".join(f"{k} {n}" for k, n in seeds.items()) or "none")]
+    return "\n".join(lines) + "\n"
+
+
+def criteria() -> dict[str, float]:
+    """The fixed thresholds, recorded beside every verdict."""
+    return {"F1_MIN_C2I": F1_MIN_C2I, "F2_MAX_ABS_DELTA": F2_MAX_ABS_DELTA,
+            "NEAR_COPY_RATIO": NEAR_COPY_RATIO, "F3_MIN_NEAR_COPY": F3_MIN_NEAR_COPY,
+            "F3_MIN_GAP": F3_MIN_GAP, "F4_MIN_OFFLINE_RISE": F4_MIN_OFFLINE_RISE,
+            "F4_MAX_OWN_SHARE": F4_MAX_OWN_SHARE, "F6_WINDOW": F6_WINDOW}

@@ -1,0 +1,112 @@
+"""The files behind `selfcorrect findings`: the spec, the metrics and logs it names, the report.
+
+Paths in the spec are relative to the working directory, like every run directory in the
+experiment YAMLs. A file that is not there yet makes its role absent (the finding reports
+MISSING); a spec that cannot be read, or a file that is there but malformed, is a UsageError.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
+                                      evaluate_findings, findings_table)
+from selfcorrect_cli.runs import write_atomic, write_json_atomic
+
+METRICS, TRAIN_LOG, MISMATCH_LOG = "metrics.json", "train_log.jsonl", "mismatch.jsonl"
+
+
+def read_spec(path: str | Path) -> dict:
+    """The spec as {"eval": {role: [dir]}, "train": {role: [dir]}, "mismatch": [file]}."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"findings spec {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) - {"eval", "train", "mismatch"}:
+        raise UsageError(f"{path}: top-level keys must be among eval, train, mismatch")
+    spec = {"eval": _roles(raw.get("eval"), EVAL_ROLES, f"{path}: eval"),
+            "train": _roles(raw.get("train"), TRAIN_ROLES, f"{path}: train")}
+    spec["mismatch"] = _paths(raw.get("mismatch") or [], f"{path}: mismatch")
+    return spec
+
+
+def _roles(section, allowed, where) -> dict[str, list[str]]:
+    section = section or {}
+    if not isinstance(section, dict):
+        raise UsageError(f"{where} must map roles to lists of directories")
+    unknown = set(section) - set(allowed)
+    if unknown:
+        raise UsageError(f"{where}: unknown role(s) {sorted(unknown)}; known: {list(allowed)}")
+    return {role: _paths(value, f"{where}.{role}") for role, value in section.items()}
+
+
+def _paths(value, where) -> list[str]:
+    value = [value] if isinstance(value, str) else value  # one seed may be written bare
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UsageError(f"{where} must be a path or a list of paths")
+    return value
+
+
+def load_inputs(spec: dict) -> Inputs:
+    """Read every file the spec names; absent files are recorded, malformed ones refused."""
+    found = Inputs()
+    for role, dirs in spec["eval"].items():
+        runs = _read_all(found, role, [Path(d) / METRICS for d in dirs], _read_json)
+        if runs is not None:
+            found.evals[role] = runs
+    for role, dirs in spec["train"].items():
+        logs = _read_all(found, f"train.{role}", [Path(d) / TRAIN_LOG for d in dirs], _read_jsonl)
+        if logs is not None:
+            found.train_logs[role] = logs
+    # A mismatch entry may name the analysis run directory or its mismatch.jsonl.
+    files = [p / MISMATCH_LOG if p.is_dir() else p for p in map(Path, spec["mismatch"])]
+    found.mismatch = _read_all(found, "mismatch", files, _read_jsonl)
+    return found
+
+
+def _read_all(found: Inputs, name: str, files: list[Path], read) -> list | None:
+    """One parsed file per seed, or None (and the absent files noted) unless all are there."""
+    absent = [str(f) for f in files if not f.is_file()]
+    if absent:
+        found.missing[name] = absent
+        return None
+    return [read(f) for f in files] if files else None
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} is not valid JSON") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} has a line that is not valid JSON") from None
+
+
+def report_findings(spec_path: str | Path, out: str | Path | None = None) -> str:
+    """Evaluate F1-F6 for a spec; write <out> (Markdown) and <out>.json when out is given."""
+    spec = read_spec(spec_path)
+    if out is not None and Path(out).suffix == ".json":
+        raise UsageError("--out names the Markdown file; the JSON is written beside it")
+    inputs = load_inputs(spec)
+    found = evaluate_findings(inputs)
+    text = findings_table(found, inputs)
+    if out is not None:
+        out = Path(out)
+        write_atomic(out, text)
+        write_json_atomic(out.with_suffix(".json"), {
+            "spec": str(spec_path), "criteria": criteria(), "inputs": spec,
+            "missing": inputs.missing, "findings": [asdict(f) for f in found]})
+    return text
