@@ -128,12 +128,7 @@ def table(out, title, runs):
     """Tabulate the metrics.json of several eval run directories, one row each."""
     from selfcorrect_cli.report import load_metrics, write_table
 
-    rows = []
-    for item in runs:
-        label, sep, run_dir = item.partition("=")
-        if not sep:
-            raise UsageError(f"expected LABEL=RUN_DIR, got {item!r}")
-        rows.append((label, load_metrics(run_dir)))
+    rows = [(label, load_metrics(run_dir)) for label, run_dir in map(_label_dir, runs)]
     write_table(rows, out, title)
     click.echo(f"table written to {out}")
 
