@@ -1,0 +1,83 @@
+import doctest
+import os
+
+import pytest
+
+from selfcorrect_cli import study_figures
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.study_figures import (mean_and_ci, plot_accuracy_by_attempt, plot_sweep,
+                                           t_quantile_975)
+
+
+def test_doctests():
+    assert doctest.testmod(study_figures).failed == 0
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([1, 2, 3], (2.0, 2.0 - 4.3027 / 3**0.5, 2.0 + 4.3027 / 3**0.5)),
+    # sd of [0, 1] is 1/sqrt(2), so the half-width is 12.7062 * (1/sqrt(2)) / sqrt(2) = 6.3531
+    ([0.0, 1.0], (0.5, 0.5 - 6.3531, 0.5 + 6.3531)),
+    # no spread, no width
+    ([0.4, 0.4, 0.4], (0.4, 0.4, 0.4)),
+    ([0.7], (0.7, 0.7, 0.7)),
+])
+def test_mean_and_ci(values, expected):
+    assert mean_and_ci(values) == pytest.approx(expected, abs=1e-9)
+
+
+def test_mean_and_ci_rejects_empty():
+    with pytest.raises(ValueError):
+        mean_and_ci([])
+
+
+@pytest.mark.parametrize("df, expected", [
+    (1, 12.7062), (4, 2.7764), (30, 2.0423),
+    # beyond the table: published values of t_{0.975}
+    (40, 2.0211), (60, 2.0003), (120, 1.9799), (10_000, 1.9602),
+])
+def test_t_quantile(df, expected):
+    assert t_quantile_975(df) == pytest.approx(expected, abs=2e-4)
+
+
+def test_accuracy_by_attempt_figure(tmp_path):
+    out = tmp_path / "fig8.png"
+    plot_accuracy_by_attempt({"SCoRe": [[0.60, 0.64, 0.65], [0.62, 0.66, 0.66]],
+                              "base": [[0.55, 0.50, 0.49]]}, out)
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["fig8.png"]
+
+
+def test_accuracy_by_attempt_rejects_ragged_seeds(tmp_path):
+    with pytest.raises(UsageError, match=r"'SCoRe' has seeds with different numbers of attempts"):
+        plot_accuracy_by_attempt({"SCoRe": [[0.6, 0.64], [0.6]]}, tmp_path / "x.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_sweep_figure(tmp_path):
+    out = tmp_path / "sub" / "sweep.png"
+    # the SCoRe point at 0.5 lies outside its own CI on the low side, which must still plot
+    plot_sweep({"SCoRe": [(0.5, 3.0, 3.5, 5.0), (0.1, 4.0, 2.5, 5.5)],
+                "Pair-SFT": [(0.1, 1.0, -1.0, 3.0), (0.5, -2.0, -4.0, 0.0)]}, out)
+    data = out.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 1000
+
+
+def test_empty_inputs_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError):
+        plot_sweep({}, tmp_path / "a.png")
+    with pytest.raises(UsageError):
+        plot_accuracy_by_attempt({}, tmp_path / "b.png")
+    with pytest.raises(UsageError, match="'STaR' has no points"):
+        plot_sweep({"SCoRe": [(0.1, 1.0, 0.0, 2.0)], "STaR": []}, tmp_path / "c.png")
+
+
+def test_figure_is_readable_by_others(tmp_path):
+    # the temporary file must not carry a private (0600) mode over to the figure
+    out = tmp_path / "sweep.png"
+    previous = os.umask(0o022)  # a usual umask, whatever the one this test runs under
+    try:
+        plot_sweep({"SCoRe": [(0.1, 1.0, 0.0, 2.0)]}, out)
+    finally:
+        os.umask(previous)
+    assert out.stat().st_mode & 0o777 == 0o644
