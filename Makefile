@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
-.PHONY: install test reproduce clean-runs table-sft table-main table-ablations
+.PHONY: install test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point clean-runs
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,101 +21,139 @@ install: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
-# --- the built-in reproduction: file targets, so a rerun skips finished stages ---------------
-BASE := runs/builtin/base/model/config.json
-
-$(BASE): $(INSTALLED) experiments/builtin/base.yaml
-	$(SC) pretrain -c experiments/builtin/base.yaml
-
-runs/builtin/eval/%/metrics.json: $(BASE) experiments/builtin/eval-%.yaml
-	$(SC) eval -c experiments/builtin/eval-$*.yaml
-
-results/base.md: runs/builtin/eval/base-greedy/metrics.json runs/builtin/eval/base-t1/metrics.json
-	$(SC) table --out $@ --title "Built-in world: base model, two attempts" \
-		greedy=runs/builtin/eval/base-greedy t1.0=runs/builtin/eval/base-t1
-
-# --- SFT baselines: paper Table 1 (STaR, Pair-SFT), Figure 3 (collapse), Figure 4 (mismatch) ----
-SFT := runs/builtin/sft
-SFT_EXP := experiments/builtin/sft
+# --- the built-in study: file targets, so a rerun skips finished stages ------------------------
+# Every path lives under $(RUNS) and every table and figure under $(RESULTS), so the same rules
+# run the full study, `reproduce-quick` and the test suite's tiny study. The experiment YAMLs
+# hold the settings; the rules below only set paths and seeds (and the *_SET budget overrides).
+RUNS ?= runs/builtin
+RESULTS ?= results
+SEEDS ?= 0 1 2
+PRETRAIN_SET ?=
+SFT_SET ?=
+RL_SET ?=
+EVAL_SET ?=
+EXTRA_SET ?=
+EXP := experiments/builtin
+SFT_EXP := $(EXP)/sft
+RL_EXP := $(EXP)/rl
+BASE := $(RUNS)/base/model
+TRACES := $(RUNS)/sft/traces/traces.jsonl
 SFT_MODELS := star-d star-dplus pair-d pair-dplus
-
-$(SFT)/traces/traces.jsonl: $(BASE) $(SFT_EXP)/collect-train.yaml
-	$(SC) collect -c $(SFT_EXP)/collect-train.yaml
-
-$(SFT)/%/model/config.json: $(SFT)/traces/traces.jsonl $(SFT_EXP)/%.yaml
-	$(SC) train -c $(SFT_EXP)/$*.yaml
-
-$(SFT)/eval/self-refine/metrics.json: $(BASE) $(SFT_EXP)/self-refine.yaml
-	$(SC) self-refine -c $(SFT_EXP)/self-refine.yaml
-
-$(SFT)/eval/%/metrics.json: $(SFT)/%/model/config.json $(SFT_EXP)/eval.yaml
-	$(SC) eval -c $(SFT_EXP)/eval.yaml --set model.path=$(SFT)/$*/model --set run.out_dir=$(SFT)/eval/$*
-
-results/table-sft.md: runs/builtin/eval/base-greedy/metrics.json $(SFT)/eval/self-refine/metrics.json \
-		$(SFT_MODELS:%=$(SFT)/eval/%/metrics.json)
-	$(SC) table-sft --out $@ Base=runs/builtin/eval/base-greedy \
-		"STaR on D_STaR=$(SFT)/eval/star-d" "STaR on D+_STaR=$(SFT)/eval/star-dplus" \
-		"Pair-SFT on D_SFT=$(SFT)/eval/pair-d" "Pair-SFT on D+_SFT=$(SFT)/eval/pair-dplus" \
-		Self-Refine=$(SFT)/eval/self-refine
-
-results/sft-collapse.png: $(SFT_MODELS:%=$(SFT)/%/model/config.json) $(SFT_EXP)/collapse.yaml
-	$(SC) analyze-collapse -c $(SFT_EXP)/collapse.yaml --out results/sft-collapse \
-		Base=runs/builtin/base/model "STaR D_STaR=$(SFT)/star-d/model" \
-		"STaR D+_STaR=$(SFT)/star-dplus/model" "Pair-SFT D_SFT=$(SFT)/pair-d/model" \
-		"Pair-SFT D+_SFT=$(SFT)/pair-dplus/model"
-
-results/sft-mismatch.png: $(SFT)/traces/traces.jsonl $(SFT_EXP)/mismatch.yaml
-	$(SC) analyze-mismatch -c $(SFT_EXP)/mismatch.yaml --out results/sft-mismatch
-
-table-sft: results/table-sft.md results/sft-collapse.png results/sft-mismatch.png
-	@cat results/table-sft.md
-
-# --- SCoRe and its ablations: paper Table 2 (main) and Table 4 (ablations) ----------------------
-# The main table reuses the SFT baselines' runs above (Self-Refine, STaR D+, Pair-SFT D) by their
-# make targets; offline-turn1 reuses their base-model traces.
-RL := runs/builtin/rl
-RL_EXP := experiments/builtin/rl
 RL_METHODS := score score-per-turn single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1
+EXTRA_MODELS := base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score seed0/rl/single-turn-rl
+SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 
-$(RL)/%/model/config.json: $(BASE) $(RL_EXP)/%.yaml
-	$(SC) train -c $(RL_EXP)/$*.yaml
+# The base model is built alone, so it may use both cores.
+PRETRAIN_THREADS ?= 2
+$(BASE)/config.json: | $(INSTALLED)
+	OMP_NUM_THREADS=$(PRETRAIN_THREADS) $(SC) pretrain -c $(EXP)/base.yaml --set run.out_dir=$(RUNS)/base $(PRETRAIN_SET)
 
-$(RL)/offline-turn1/model/config.json: $(SFT)/traces/traces.jsonl
+$(RUNS)/eval/base-%/metrics.json: $(BASE)/config.json $(EXP)/eval-base-%.yaml
+	$(SC) eval -c $(EXP)/eval-base-$*.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(EVAL_SET)
 
-$(RL)/%/eval/metrics.json: $(RL)/%/model/config.json $(SFT_EXP)/eval.yaml
-	$(SC) eval -c $(SFT_EXP)/eval.yaml --set model.path=$(RL)/$*/model --set run.out_dir=$(RL)/$*/eval
+$(TRACES): $(BASE)/config.json $(SFT_EXP)/collect-train.yaml
+	$(SC) collect -c $(SFT_EXP)/collect-train.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(SFT_SET)
 
-results/table-main.md: runs/builtin/eval/base-greedy/metrics.json $(SFT)/eval/self-refine/metrics.json \
-		$(SFT)/eval/star-dplus/metrics.json $(SFT)/eval/pair-d/metrics.json $(RL)/score/eval/metrics.json
-	$(SC) score-table main --out $@ --title "Built-in world vs paper Table 2 (MATH)" \
-		Base=runs/builtin/eval/base-greedy Self-Refine=$(SFT)/eval/self-refine \
-		STaR=$(SFT)/eval/star-dplus Pair-SFT=$(SFT)/eval/pair-d SCoRe=$(RL)/score/eval
+$(RUNS)/sft/self-refine/metrics.json: $(BASE)/config.json $(SFT_EXP)/self-refine.yaml
+	$(SC) self-refine -c $(SFT_EXP)/self-refine.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(EVAL_SET)
 
-results/table-ablations.md: $(RL_METHODS:%=$(RL)/%/eval/metrics.json)
-	$(SC) score-table ablations --out $@ --title "Built-in world vs paper Table 4 (ablations)" \
-		SCoRe=$(RL)/score/eval "w/o multi-turn training=$(RL)/single-turn-rl/eval" \
-		"w/o Stage I=$(RL)/no-stage1/eval" "w/o reward shaping=$(RL)/no-shaping/eval" \
-		"STaR instead of REINFORCE in Stage II=$(RL)/star-stage2/eval" \
-		"w/o online turn-1 samples=$(RL)/offline-turn1/eval" \
-		"SCoRe, per-turn credit=$(RL)/score-per-turn/eval"
+# Per seed: the four SFT baselines (paper Table 1), Pair-SFT's mismatch curves (Figure 4), SCoRe
+# and its ablations (Tables 2 and 4). Every method starts from the same base model; the seed
+# drives its data order, its sampling and, for RL, its online rollouts.
+define SEED_RULES
+$(RUNS)/seed$(1)/sft/%/model/config.json: $(TRACES) $(SFT_EXP)/%.yaml
+	$(SC) train -c $(SFT_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/sft/$$* \
+		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(SFT_SET)
 
-results/score-curves.png: $(RL_METHODS:%=$(RL)/%/model/config.json)
-	$(SC) score-curves --out $@ $(foreach m,$(RL_METHODS),$(m)=$(RL)/$(m))
+$(RUNS)/seed$(1)/sft/mismatch/mismatch.jsonl: $(TRACES) $(SFT_EXP)/mismatch.yaml
+	$(SC) analyze-mismatch -c $(SFT_EXP)/mismatch.yaml --out $(RUNS)/seed$(1)/sft/mismatch/figure \
+		--set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/sft/mismatch \
+		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(SFT_SET)
 
-table-main: results/table-main.md
-	@cat results/table-main.md
+$(RUNS)/seed$(1)/rl/%/model/config.json: $(BASE)/config.json $(TRACES) $(RL_EXP)/%.yaml
+	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
+		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(RL_SET)
+endef
+$(foreach s,$(SEEDS),$(eval $(call SEED_RULES,$(s))))
 
-table-ablations: results/table-ablations.md results/score-curves.png
-	@cat results/table-ablations.md
+# Greedy two-turn evaluation of any trained model, on the same held-out problems as the base.
+$(RUNS)/%/eval/metrics.json: $(RUNS)/%/model/config.json $(SFT_EXP)/eval.yaml
+	$(SC) eval -c $(SFT_EXP)/eval.yaml --set model.path=$(RUNS)/$*/model --set run.out_dir=$(@D) $(EVAL_SET)
 
-# Everything above, two stages at a time with one thread each (tiny models gain little from
+# Extras on seed 0 only: five sequential attempts (Figure 8) and 32 samples per problem for
+# inference-compute scaling (Figure 1, right).
+$(RUNS)/extra/attempts/%/metrics.json: $(RUNS)/%/model/config.json $(EXP)/eval-attempts.yaml
+	$(SC) eval -c $(EXP)/eval-attempts.yaml --set model.path=$(RUNS)/$*/model --set run.out_dir=$(@D) $(EXTRA_SET)
+
+$(RUNS)/extra/scaling/%/traces.jsonl: $(RUNS)/%/model/config.json $(EXP)/collect-scaling.yaml
+	$(SC) collect -c $(EXP)/collect-scaling.yaml --set model.path=$(RUNS)/$*/model --set run.out_dir=$(@D) $(EXTRA_SET)
+
+$(RUNS)/sft/collapse/collapse.json: $(SFT_MODELS:%=$(RUNS)/seed0/sft/%/model/config.json) $(SFT_EXP)/collapse.yaml
+	$(SC) analyze-collapse -c $(SFT_EXP)/collapse.yaml --out $(@D)/figure --set run.out_dir=$(@D) $(EXTRA_SET) \
+		Base=$(BASE) "STaR D_STaR=$(RUNS)/seed0/sft/star-d/model" \
+		"STaR D+_STaR=$(RUNS)/seed0/sft/star-dplus/model" "Pair-SFT D_SFT=$(RUNS)/seed0/sft/pair-d/model" \
+		"Pair-SFT D+_SFT=$(RUNS)/seed0/sft/pair-dplus/model"
+
+STUDY_INPUTS := $(RUNS)/eval/base-greedy/metrics.json $(RUNS)/eval/base-t1/metrics.json \
+	$(RUNS)/sft/self-refine/metrics.json $(RUNS)/sft/collapse/collapse.json \
+	$(foreach d,$(SEED_DIRS),$(SFT_MODELS:%=$(d)/sft/%/eval/metrics.json) \
+		$(RL_METHODS:%=$(d)/rl/%/eval/metrics.json) $(d)/sft/mismatch/mismatch.jsonl) \
+	$(EXTRA_MODELS:%=$(RUNS)/extra/attempts/%/metrics.json) \
+	$(RUNS)/extra/scaling/base/traces.jsonl $(RUNS)/extra/scaling/seed0/rl/score/traces.jsonl
+
+# Every table and figure, then the findings verdicts, from the run directories.
+$(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
+	$(SC) report $(EXP)/study.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)
+	$(SC) findings $(EXP)/findings.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/findings.md
+
+study: $(RESULTS)/report.md
+
+# Every run the study needs, without the report (useful while iterating on report.py).
+study-runs: $(STUDY_INPUTS)
+
+# The whole study, two stages at a time with one thread each (tiny models gain little from
 # intra-op threads, and two processes keep both cores busy).
-REPRODUCED := results/base.md results/table-sft.md results/sft-collapse.png \
-	results/sft-mismatch.png results/table-main.md results/table-ablations.md results/score-curves.png
-
 reproduce: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(REPRODUCED)
-	@cat results/base.md results/table-sft.md results/table-main.md results/table-ablations.md
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 study
+	@cat $(RESULTS)/report.md $(RESULTS)/findings.md
+
+# One seed at reduced budgets, about 5 minutes: a smoke run of every stage, not a result.
+QUICK_SETS := RUNS=runs/quick RESULTS=results/quick SEEDS=0 \
+	PRETRAIN_SET="--set pretrain.steps=600" \
+	RL_SET="--set score.stage1_steps=8 --set score.stage2_steps=8 --set score.eval_every=0" \
+	SFT_SET="--set task.limit=256 --set sft.star_rounds=1" \
+	EVAL_SET="--set task.limit=512" EXTRA_SET="--set task.limit=64"
+
+reproduce-quick: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 study $(QUICK_SETS)
+	@cat results/quick/report.md
+
+# --- the copy-propensity sweep: where SFT fails and where RL helps -------------------------------
+# Each point is a study tree of its own (a base model pretrained at that copy propensity, same
+# world otherwise) with the four methods of the sweep figure; 0.7, the default, is the main
+# study's tree. Points build in parallel under one jobserver, so the base models train on one
+# thread each.
+SWEEP_VALUES ?= 0.3 0.5 0.9
+SWEEP_ROOT ?= runs/sweep
+SWEEP_METHODS := eval/base-greedy/metrics.json \
+	$(foreach s,$(SEEDS),$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,\
+		seed$(s)/$(m)/eval/metrics.json))
+
+sweep-point: $(SWEEP_METHODS:%=$(RUNS)/%)
+
+sweep-p%:
+	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/p$* PRETRAIN_THREADS=1 \
+		PRETRAIN_SET="--set world.copy_propensity=$*"
+
+sweep-runs: $(SWEEP_VALUES:%=sweep-p%)
+	$(MAKE) --no-print-directory sweep-point
+
+$(RESULTS)/sweep/sweep.png: sweep-runs $(EXP)/sweep.yaml
+	$(SC) report $(EXP)/sweep.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/sweep
+
+sweep: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/sweep.png
+	@cat $(RESULTS)/sweep/report.md
 
 clean-runs:
 	rm -rf runs

@@ -259,7 +259,9 @@ def analyze_mismatch(out, config_path, overrides):
 @click.argument("spec", type=str, metavar="SPEC_YAML")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="Markdown file to write; the same verdicts as JSON are written beside it.")
-def findings(spec, out):
+@click.option("--runs", default=None, help="Study root substituted for {runs} in SPEC_YAML.")
+@click.option("--seeds", default=None, help='Seeds substituted for {seed}, e.g. "0 1 2".')
+def findings(spec, out, runs, seeds):
     """Check the findings F1-F6 against measured metrics: PASS, FAIL or MISSING per finding.
 
     SPEC_YAML maps roles to run directories, one per seed (see
@@ -267,9 +269,27 @@ def findings(spec, out):
     """
     from selfcorrect_cli.findings_files import report_findings
 
-    click.echo(report_findings(spec, out))
+    click.echo(report_findings(spec, out, runs, seeds))
     if out:
         click.echo(f"findings written to {out} and {os.path.splitext(out)[0]}.json")
+
+
+@cli.command()
+@click.argument("spec", type=str, metavar="STUDY_YAML")
+@click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the tables (.md, .csv), the figures (.png) and report.md.")
+@click.option("--runs", default=None, help="Study root substituted for {runs} in STUDY_YAML.")
+@click.option("--seeds", default=None, help='Seeds substituted for {seed}, e.g. "0 1 2".')
+def report(spec, out, runs, seeds):
+    """Tables (paper Tables 1, 2, 4) and figures of a study, from its run directories.
+
+    STUDY_YAML (see experiments/builtin/study.yaml) names the run directory of every row and
+    figure; rows with several seeds show the mean and a 95% t-interval across seeds.
+    """
+    from selfcorrect_cli.study_report import write_report
+
+    for path in write_report(spec, out, runs, seeds):
+        click.echo(f"wrote {path}")
 
 
 def main() -> None:

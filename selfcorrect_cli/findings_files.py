@@ -17,12 +17,17 @@ from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
                                       evaluate_findings, findings_table)
 from selfcorrect_cli.runs import write_atomic, write_json_atomic
+from selfcorrect_cli.study_paths import expand, parse_seeds
 
 METRICS, TRAIN_LOG, MISMATCH_LOG = "metrics.json", "train_log.jsonl", "mismatch.jsonl"
 
 
-def read_spec(path: str | Path) -> dict:
-    """The spec as {"eval": {role: [dir]}, "train": {role: [dir]}, "mismatch": [file]}."""
+def read_spec(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
+    """The spec as {"eval": {role: [dir]}, "train": {role: [dir]}, "mismatch": [file]}.
+
+    Paths may hold {runs} and {seed} (study_paths.py): `runs` and `seeds` override the spec's
+    own `runs:` and `seeds:` defaults.
+    """
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"findings spec {path} not found")
@@ -30,22 +35,28 @@ def read_spec(path: str | Path) -> dict:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or set(raw) - {"eval", "train", "mismatch"}:
-        raise UsageError(f"{path}: top-level keys must be among eval, train, mismatch")
-    spec = {"eval": _roles(raw.get("eval"), EVAL_ROLES, f"{path}: eval"),
-            "train": _roles(raw.get("train"), TRAIN_ROLES, f"{path}: train")}
-    spec["mismatch"] = _paths(raw.get("mismatch") or [], f"{path}: mismatch")
+    if not isinstance(raw, dict) or set(raw) - {"eval", "train", "mismatch", "runs", "seeds"}:
+        raise UsageError(f"{path}: top-level keys must be among eval, train, mismatch, runs, seeds")
+    root = runs or str(raw.get("runs", "runs/builtin"))
+    seed_list = parse_seeds(seeds if seeds is not None else raw.get("seeds"), [0])
+
+    def paths(value, where):
+        return [p for t in _paths(value, where) for p in expand(t, root, seed_list)]
+
+    spec = {"eval": _roles(raw.get("eval"), EVAL_ROLES, f"{path}: eval", paths),
+            "train": _roles(raw.get("train"), TRAIN_ROLES, f"{path}: train", paths)}
+    spec["mismatch"] = paths(raw.get("mismatch") or [], f"{path}: mismatch")
     return spec
 
 
-def _roles(section, allowed, where) -> dict[str, list[str]]:
+def _roles(section, allowed, where, paths) -> dict[str, list[str]]:
     section = section or {}
     if not isinstance(section, dict):
         raise UsageError(f"{where} must map roles to lists of directories")
     unknown = set(section) - set(allowed)
     if unknown:
         raise UsageError(f"{where}: unknown role(s) {sorted(unknown)}; known: {list(allowed)}")
-    return {role: _paths(value, f"{where}.{role}") for role, value in section.items()}
+    return {role: paths(value, f"{where}.{role}") for role, value in section.items()}
 
 
 def _paths(value, where) -> list[str]:
@@ -95,9 +106,10 @@ def _read_jsonl(path: Path) -> list[dict]:
         raise UsageError(f"{path} has a line that is not valid JSON") from None
 
 
-def report_findings(spec_path: str | Path, out: str | Path | None = None) -> str:
+def report_findings(spec_path: str | Path, out: str | Path | None = None,
+                    runs: str | None = None, seeds: str | None = None) -> str:
     """Evaluate F1-F6 for a spec; write <out> (Markdown) and <out>.json when out is given."""
-    spec = read_spec(spec_path)
+    spec = read_spec(spec_path, runs, seeds)
     if out is not None and Path(out).suffix == ".json":
         raise UsageError("--out names the Markdown file; the JSON is written beside it")
     inputs = load_inputs(spec)

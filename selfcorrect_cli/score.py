@@ -47,6 +47,8 @@ METHODS: dict[str, dict] = {
     "no-shaping": {"alpha": 0.0},
     "star-stage2": {"stage2_update": "star"},
     "offline-turn1": {"online_turn1": False},
+    # Plain multi-turn REINFORCE on r1 + r2: neither Stage I nor the shaping bonus (paper Sec. 4).
+    "naive-two-turn": {"stage1_steps": 0, "alpha": 0.0},
 }
 
 LOG = "train_log.jsonl"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.report import load_metrics
 from selfcorrect_cli.runs import write_atomic
 
@@ -58,9 +59,24 @@ def write_paper_table(kind: str, runs: list[tuple[str, str]], out: str, title: s
     write_atomic(Path(out), paper_table(kind, rows, title))
 
 
+def read_train_log(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "train_log.jsonl"
+    if not path.is_file():
+        raise UsageError(f"no train_log.jsonl in {run_dir} (run `selfcorrect train` there first)")
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} has a line that is not valid JSON") from None
+
+
 def plot_curves(runs: list[tuple[str, str]], out: str) -> None:
+    """Training curves of each (label, run directory), from its train_log.jsonl."""
+    plot_training_logs([(label, read_train_log(run_dir)) for label, run_dir in runs], out)
+
+
+def plot_training_logs(logs: list[tuple[str, list[dict]]], out: str | Path) -> None:
     """Per-turn training reward, per-turn KL and the answer-change rate against the step,
-    one line per run (from each run directory's train_log.jsonl), smoothed over 10 steps."""
+    one line per (label, log rows), smoothed over 10 steps; greedy eval Delta as markers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,9 +87,7 @@ def plot_curves(runs: list[tuple[str, str]], out: str) -> None:
               ("train/answer_changed", "second attempts that change the answer"),
               ("eval/delta", "greedy eval Delta(t1,t2)")]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
-    for index, (label, run_dir) in enumerate(runs):
-        log = [json.loads(line) for line in (Path(run_dir) / "train_log.jsonl").read_text().split("\n")
-               if line.strip()]
+    for index, (label, log) in enumerate(logs):
         for ax, (key, name) in zip(axes.flat, panels):
             points = [(row["step"], row[key]) for row in log if key in row]
             if not points:
@@ -89,3 +103,4 @@ def plot_curves(runs: list[tuple[str, str]], out: str) -> None:
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
+    plt.close(fig)

@@ -3,51 +3,27 @@ self-correction across the base model's copy propensity, both aggregated over se
 
 Pure: numbers in, one PNG out. Across seeds we report the mean and a 95% Student-t interval,
 because a study has a handful of seeds (often 3) and a normal interval would be too narrow.
-scipy is not a dependency, so the t quantiles come from a table (df 1..30) and, above that,
-a Cornish-Fisher expansion that is within 1e-4 of the exact value.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from selfcorrect_cli.errors import UsageError
-
-# Two-sided 95% quantiles t_{0.975, df} for df = 1..30 (checked against numerical integration
-# of the t density to 4 decimals).
-T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
-         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
-         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
-Z_975 = 1.959964
-
-
-def t_quantile_975(df: int) -> float:
-    """t_{0.975} with `df` degrees of freedom.
-
-    >>> t_quantile_975(2), t_quantile_975(30), round(t_quantile_975(120), 3)
-    (4.3027, 2.0423, 1.98)
-    """
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be at least 1, got {df}")
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = Z_975
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
+from selfcorrect_cli.findings import aggregate
 
 def mean_and_ci(values: list[float]) -> tuple[float, float, float]:
     """(mean, low, high): the mean across seeds and its 95% t-interval.
 
     mean +- t_{0.975, n-1} * sd / sqrt(n), sd with n - 1 in the denominator. For [1, 2, 3]:
-    sd = 1, half-width = 4.3027 / sqrt(3) = 2.4842.
+    sd = 1, half-width = 4.302653 / sqrt(3) = 2.48414.
 
     >>> mean, low, high = mean_and_ci([1, 2, 3])
     >>> round(mean, 4), round(low, 4), round(high, 4)
-    (2.0, -0.4842, 4.4842)
+    (2.0, -0.4841, 4.4841)
 
     One seed has no spread to measure, so its interval is the value itself:
 
@@ -56,12 +32,8 @@ def mean_and_ci(values: list[float]) -> tuple[float, float, float]:
     """
     if len(values) == 0:
         raise ValueError("mean_and_ci needs at least one value")
-    x = np.asarray(values, dtype=float)
-    mean = float(x.mean())
-    if len(x) == 1:
-        return mean, mean, mean
-    half = t_quantile_975(len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
-    return mean, mean - half, mean + half
+    e = aggregate(values)  # the same t-interval the findings use
+    return (e.mean, e.mean, e.mean) if e.low is None else (e.mean, e.low, e.high)
 
 
 def plot_accuracy_by_attempt(series: dict[str, list[list[float]]], out: Path) -> None:

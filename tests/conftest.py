@@ -17,6 +17,12 @@ TINY_PRETRAIN = [
 ]
 
 
+@pytest.fixture
+def tiny_pretrain() -> list[str]:
+    """TINY_PRETRAIN's KEY=VALUE settings, for tests that pretrain through other routes."""
+    return list(TINY_PRETRAIN)
+
+
 def run_cli(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `selfcorrect` entry point in a subprocess."""
     full_env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", **(env or {})}

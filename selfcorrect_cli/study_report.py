@@ -1,0 +1,275 @@
+"""`selfcorrect report`: a study spec (experiments/builtin/study.yaml) to tables and figures.
+
+The spec names run directories with {runs} and {seed} (study_paths.py). Tables come out as
+<out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them all. Every input must
+exist: a missing run is named in a one-line error rather than left out of a table silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+
+import yaml
+
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.report import load_metrics
+from selfcorrect_cli.runs import write_atomic
+from selfcorrect_cli.study_paths import expand, parse_seeds
+from selfcorrect_cli.study_tables import PAPERS, seed_csv, seed_table
+
+FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
+           "sweep")
+
+
+def read_study(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
+    """The spec with every path template expanded: tables' rows and figures' inputs as lists."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"study spec {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    unknown = set(raw) - {"runs", "seeds", "tables", "figures"} if isinstance(raw, dict) else {"?"}
+    if unknown:
+        raise UsageError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
+                         "known: runs, seeds, tables, figures")
+    root = runs or str(raw.get("runs", "runs/builtin"))
+    seed_list = parse_seeds(seeds if seeds is not None else raw.get("seeds"), [0])
+
+    def paths(template, where):
+        if not isinstance(template, str) or not template:
+            raise UsageError(f"{path}: {where} must be a path")
+        return expand(template, root, seed_list)
+
+    tables = []
+    for index, table in enumerate(raw.get("tables") or []):
+        if not isinstance(table, dict) or not {"name", "rows"} <= set(table) \
+                or set(table) - {"name", "title", "paper", "rows"}:
+            raise UsageError(f"{path}: tables[{index}] needs name and rows (optional: title, paper)")
+        if table.get("paper") and table["paper"] not in PAPERS:
+            raise UsageError(f"{path}: tables[{index}].paper must be one of {list(PAPERS)}")
+        rows = [(str(label), paths(t, f"{table['name']}.{label}"))
+                for label, t in (table["rows"] or {}).items()]
+        tables.append({"name": str(table["name"]), "title": table.get("title", table["name"]),
+                       "paper": table.get("paper"), "rows": rows})
+    figures = raw.get("figures") or {}
+    if set(figures) - set(FIGURES):
+        raise UsageError(f"{path}: unknown figure(s) {sorted(set(figures) - set(FIGURES))}; "
+                         f"known: {', '.join(FIGURES)}")
+    expanded = {}
+    for name, value in figures.items():
+        if name == "sweep":
+            expanded[name] = _sweep_spec(value, path, root, seed_list)
+        elif isinstance(value, dict):
+            expanded[name] = [(str(label), paths(t, f"{name}.{label}")) for label, t in value.items()]
+        else:
+            expanded[name] = paths(value, name)
+    return {"tables": tables, "figures": expanded, "runs": root, "seeds": seed_list}
+
+
+def _sweep_spec(value, path, root, seeds) -> dict:
+    """sweep: {label: x-axis name, points: {x: root of that study}, methods: {label: template}}."""
+    if not isinstance(value, dict) or not {"points", "methods"} <= set(value):
+        raise UsageError(f"{path}: figures.sweep needs points and methods")
+    points = []
+    for x, point_root in value["points"].items():
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            raise UsageError(f"{path}: sweep point {x!r} is not a number") from None
+        point_root = str(point_root).format(runs=root)
+        points.append((x, {label: expand(t, point_root, seeds)
+                           for label, t in value["methods"].items()}))
+    return {"xlabel": value.get("label", "base model copy propensity"), "points": sorted(points)}
+
+
+# --- inputs -----------------------------------------------------------------------------------
+def _read_json(path: Path, what: str):
+    if not path.is_file():
+        raise UsageError(f"no {path.name} in {path.parent} ({what})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} is not valid JSON") from None
+
+
+def _read_jsonl(path: Path, what: str) -> list[dict]:
+    if not path.is_file():
+        raise UsageError(f"no {path.name} in {path.parent} ({what})")
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        raise UsageError(f"{path} has a line that is not valid JSON") from None
+
+
+def mean_log(logs: list[list[dict]]) -> list[dict]:
+    """Seeds' train logs averaged per step, key by key (a key absent in a seed is skipped).
+
+    >>> mean_log([[{"step": 0, "r": 1.0}], [{"step": 0, "r": 0.0, "k": 2.0}]])
+    [{'step': 0, 'r': 0.5, 'k': 2.0}]
+    """
+    by_step: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for log in logs:
+        for row in log:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    by_step[row["step"]][key].append(value)
+    return [{"step": step, **{k: mean(v) for k, v in values.items()}}
+            for step, values in sorted(by_step.items())]
+
+
+def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
+    """Seeds' mismatch rows averaged per step: fix rates (ignoring undefined ones) and Acc@t1.
+
+    >>> a = [{"step": 0, "own/test": {"fix_rate": 0.2, "acc_t1": 0.5, "delta": 0.0}}]
+    >>> b = [{"step": 0, "own/test": {"fix_rate": None, "acc_t1": 0.7, "delta": 0.1}}]
+    >>> mean_mismatch([a, b])[0]["own/test"]
+    {'fix_rate': 0.2, 'acc_t1': 0.6, 'delta': 0.05}
+    """
+    by_step: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for rows in runs:
+        for row in rows:
+            for curve, m in row.items():
+                if isinstance(m, dict):
+                    by_step[row["step"]][curve].append(m)
+    out = []
+    for step, curves in sorted(by_step.items()):
+        row = {"step": step}
+        for curve, ms in curves.items():
+            rates = [m["fix_rate"] for m in ms if m.get("fix_rate") is not None]
+            row[curve] = {"fix_rate": mean(rates) if rates else None,
+                          "acc_t1": mean(m["acc_t1"] for m in ms),
+                          "delta": mean(m["delta"] for m in ms)}
+        out.append(row)
+    return out
+
+
+# --- figures ----------------------------------------------------------------------------------
+def _figure_collapse(dirs: list[str], out: Path) -> str:
+    from selfcorrect_cli.analysis_collapse import plot_histograms
+
+    results = _read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
+    plot_histograms(results, out)
+    lines = ["| model | split | ratio < 0.05 | answer changed | mean ratio |", "|---|---|---|---|---|"]
+    for label, splits in results.items():
+        for split, s in splits.items():
+            lines.append(f"| {label} | {split} | {s['near_copy_frac']:.2f} | "
+                         f"{s['answer_changed_frac']:.2f} | {s['edit_ratio_mean']:.3f} |")
+    return "\n".join(lines)
+
+
+def _figure_mismatch(dirs: list[str], out: Path) -> str:
+    from selfcorrect_cli.analysis_mismatch import mismatch_table, plot_curves
+
+    rows = mean_mismatch([_read_jsonl(Path(d) / "mismatch.jsonl",
+                                      "run `selfcorrect analyze-mismatch`") for d in dirs])
+    plot_curves(rows, out)
+    return f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_table(rows)
+
+
+def _figure_training(runs: list[tuple[str, list[str]]], out: Path) -> str:
+    from selfcorrect_cli.score_report import plot_training_logs, read_train_log
+
+    logs = [(label, mean_log([read_train_log(d) for d in dirs])) for label, dirs in runs]
+    plot_training_logs(logs, out)
+    return f"Training logs averaged over {len(runs[0][1])} seed(s) per step, smoothed over 10 steps."
+
+
+def _figure_attempts(runs: list[tuple[str, list[str]]], out: Path) -> str:
+    from selfcorrect_cli.study_figures import plot_accuracy_by_attempt
+
+    series = {label: [load_metrics(d)["accuracy_by_attempt"] for d in dirs] for label, dirs in runs}
+    plot_accuracy_by_attempt(series, out)
+    lines = ["| method | " + " | ".join(f"Acc@t{t + 1}" for t in
+                                         range(len(next(iter(series.values()))[0]))) + " |"]
+    lines.append("|" + "---|" * (len(lines[0].split("|")) - 2))
+    for label, seeds in series.items():
+        values = [mean(v) for v in zip(*seeds)]
+        lines.append(f"| {label} | " + " | ".join(f"{100 * v:.1f}" for v in values) + " |")
+    return "\n".join(lines)
+
+
+def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
+    from selfcorrect_cli.compute_scaling import plot_compute_scaling, scaling_curves
+
+    curves = {label: scaling_curves(_read_jsonl(Path(dirs[0]) / "traces.jsonl",
+                                                "run `selfcorrect collect`"))
+              for label, dirs in runs}
+    plot_compute_scaling(curves, out)
+    lines = ["| method | K | responses | majority over 2K first attempts | K attempts + "
+             "1 correction each |", "|---|---|---|---|---|"]
+    for label, c in curves.items():
+        for i, k in enumerate(c["k"]):
+            lines.append(f"| {label} | {k} | {c['responses'][i]} | {100 * c['parallel'][i]:.1f} | "
+                         f"{100 * c['sequential'][i]:.1f} |")
+    return "\n".join(lines)
+
+
+def _figure_sweep(spec: dict, out: Path) -> str:
+    from selfcorrect_cli.findings import aggregate
+    from selfcorrect_cli.study_figures import plot_sweep
+
+    points: dict[str, list] = defaultdict(list)
+    lines = ["| " + spec["xlabel"] + " | method | Delta [95% CI] | Acc@t1 | answer changed |",
+             "|---|---|---|---|---|"]
+    for x, methods in spec["points"]:
+        for label, dirs in methods.items():
+            runs = [load_metrics(d) for d in dirs]
+            e = aggregate([m["delta"] for m in runs], [m["delta_ci"] for m in runs])
+            points[label].append((x, 100 * e.mean, 100 * e.low, 100 * e.high))
+            lines.append(f"| {x:g} | {label} | {100 * e.mean:+.1f} [{100 * e.low:.1f}, "
+                         f"{100 * e.high:.1f}] | {100 * mean(m['acc_t1'] for m in runs):.1f} | "
+                         f"{100 * mean(m['answer_changed_frac'] for m in runs):.1f} |")
+    plot_sweep(dict(points), out, xlabel=spec["xlabel"])
+    return "\n".join(lines)
+
+
+FIGURE_WRITERS = {
+    "collapse": ("collapse.png", "Behaviour collapse: edit-distance ratio between attempts "
+                 "(paper Figure 3)", _figure_collapse),
+    "mismatch": ("mismatch.png", "Distribution mismatch during Pair-SFT (paper Figure 4)",
+                 _figure_mismatch),
+    "training_curves": ("training-curves.png", "Per-turn training curves of SCoRe and its "
+                        "ablations", _figure_training),
+    "accuracy_by_attempt": ("accuracy-by-attempt.png", "Accuracy over up to five attempts "
+                            "(paper Figure 8)", _figure_attempts),
+    "compute_scaling": ("compute-scaling.png", "Inference-compute scaling (paper Figure 1, "
+                        "right)", _figure_scaling),
+    "sweep": ("sweep.png", "Self-correction across the base model's copy propensity",
+              _figure_sweep),
+}
+
+
+# --- the report -------------------------------------------------------------------------------
+def write_report(spec_path: str | Path, out: str | Path, runs: str | None = None,
+                 seeds: str | None = None) -> list[Path]:
+    """Every table and figure of the spec under `out`, plus out/report.md; returns the files."""
+    spec = read_study(spec_path, runs, seeds)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written, sections = [], []
+    for table in spec["tables"]:
+        rows = [(label, [load_metrics(d) for d in dirs]) for label, dirs in table["rows"]]
+        text = seed_table(rows, table["title"], table["paper"])
+        for suffix, content in ((".md", text), (".csv", seed_csv(rows, table["paper"]))):
+            write_atomic(out / f"{table['name']}{suffix}", content)
+            written.append(out / f"{table['name']}{suffix}")
+        sections.append(text)
+    for name, inputs in spec["figures"].items():
+        filename, title, writer = FIGURE_WRITERS[name]
+        target = out / filename
+        temporary = target.with_name(f".{target.stem}.tmp.png")  # never a half-written PNG
+        details = writer(inputs, temporary)
+        temporary.replace(target)
+        written.append(target)
+        sections.append(f"## {title}\n\n![{name}]({filename})\n\n{details}\n")
+    seeds_text = ", ".join(map(str, spec["seeds"]))
+    header = (f"# Self-correction study: {spec['runs']}\n\nSeeds {seeds_text}. Written by "
+              f"`selfcorrect report {spec_path}`; every number comes from the run directories "
+              "named in that spec.\n")
+    write_atomic(out / "report.md", "\n".join([header, *sections]))
+    return [*written, out / "report.md"]

@@ -1,0 +1,106 @@
+"""`selfcorrect report` on small hand-made run directories."""
+
+import json
+
+import pytest
+import yaml
+
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.findings_files import read_spec
+from selfcorrect_cli.study_report import read_study, write_report
+
+
+def metrics(t1, t2, i2c, c2i, by_attempt=None):
+    m = {"acc_t1": t1, "acc_t2": t2, "delta": t2 - t1, "delta_i2c": i2c, "delta_c2i": c2i,
+         "answer_changed_frac": 0.25, "n_trajectories": 8,
+         "accuracy_by_attempt": by_attempt or [t1, t2]}
+    for key in ("acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i"):
+        m[f"{key}_ci"] = [m[key] - 0.1, m[key] + 0.1]
+    return m
+
+
+def put(path, data):
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "metrics.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def study(tmp_path):
+    root = tmp_path / "runs"
+    put(root / "eval/base", metrics(0.5, 0.4, 0.1, 0.2))
+    # SCoRe over three seeds: Delta 0.1, 0.2, 0.3 -> mean 0.2, t-interval 0.2 +- 0.248414
+    for seed, (t1, t2) in enumerate([(0.5, 0.6), (0.5, 0.7), (0.5, 0.8)]):
+        put(root / f"seed{seed}/score", metrics(t1, t2, t2 - t1, 0.0, [t1, t2, t2]))
+    spec = {"runs": "unused", "seeds": [0, 1, 2],
+            "tables": [{"name": "main", "title": "Main", "paper": "main",
+                        "rows": {"Base": "{runs}/eval/base", "SCoRe": "{runs}/seed{seed}/score"}}],
+            "figures": {"accuracy_by_attempt": {"SCoRe": "{runs}/seed{seed}/score"}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path, root
+
+
+def test_table_rows_are_means_with_t_intervals(study, tmp_path):
+    spec, root = study
+    files = write_report(spec, tmp_path / "out", runs=str(root))
+    assert {f.name for f in files} == {"main.md", "main.csv", "accuracy-by-attempt.png",
+                                       "report.md"}
+    table = (tmp_path / "out/main.md").read_text().splitlines()
+    base = next(line for line in table if line.startswith("| Base "))
+    score = next(line for line in table if line.startswith("| SCoRe "))
+    # one run: its own bootstrap CI; paper Table 2 values beside
+    assert "| -10.0 [-20.0, 0.0] |" in base and "| 1 | 52.6 | 41.4 | -11.2 |" in base
+    # three seeds: 20.0 +- 24.8 (t(2) = 4.302653, sd 0.1, n 3)
+    assert "| +20.0 [-4.8, 44.8] |" in score and "| 3 |" in score
+    csv_row = (tmp_path / "out/main.csv").read_text().splitlines()[2].split(",")
+    assert csv_row[:2] == ["SCoRe", "3"] and float(csv_row[8]) == pytest.approx(0.2)
+    report = (tmp_path / "out/report.md").read_text()
+    assert "![accuracy_by_attempt](accuracy-by-attempt.png)" in report
+    assert "| SCoRe | 50.0 | 70.0 | 70.0 |" in report  # mean Acc@t per attempt
+
+
+def test_seeds_override_and_missing_run_is_named(study, tmp_path):
+    spec, root = study
+    read = read_study(spec, runs=str(root), seeds="0 1")
+    assert read["tables"][0]["rows"][1][1] == [f"{root}/seed0/score", f"{root}/seed1/score"]
+    with pytest.raises(UsageError, match="seed7"):
+        write_report(spec, tmp_path / "out", runs=str(root), seeds="7")
+    assert not (tmp_path / "out/report.md").exists()
+
+
+def test_bad_specs_are_usage_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for text, message in [("tables: [{name: x}]", "needs name and rows"),
+                          ("figures: {pie: x}", "unknown figure"),
+                          ("colour: red", "unknown top-level"),
+                          ("tables: [{name: x, rows: {a: '{run}/x'}}]", "bad placeholder")]:
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=message):
+            write_report(bad, tmp_path / "out")
+    with pytest.raises(UsageError, match="not found"):
+        read_study(tmp_path / "absent.yaml")
+
+
+def test_findings_spec_expands_seeds(tmp_path):
+    path = tmp_path / "findings.yaml"
+    path.write_text("runs: r\nseeds: [0, 1]\neval:\n  base: '{runs}/base'\n"
+                    "  score: '{runs}/s{seed}/score'\nmismatch: '{runs}/s{seed}/m'\n")
+    spec = read_spec(path, seeds="3 4")
+    assert spec["eval"] == {"base": ["r/base"], "score": ["r/s3/score", "r/s4/score"]}
+    assert spec["mismatch"] == ["r/s3/m", "r/s4/m"]
+
+
+def test_sweep_figure_reads_one_tree_per_point(tmp_path):
+    for x, deltas in (("p0.3", (0.1, 0.3)), ("main", (0.0, 0.2))):
+        for seed, delta in enumerate(deltas):
+            put(tmp_path / x / f"seed{seed}/score", metrics(0.5, 0.5 + delta, delta, 0.0))
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"seeds": [0, 1], "figures": {"sweep": {
+        "points": {0.3: str(tmp_path / "p0.3"), 0.7: "{runs}"},
+        "methods": {"SCoRe": "{runs}/seed{seed}/score"}}}}))
+    write_report(spec, tmp_path / "out", runs=str(tmp_path / "main"))
+    report = (tmp_path / "out/report.md").read_text()
+    # mean of 0.1 and 0.3 with t(1) = 12.706205: 20.0 +- 12.706205 * 0.1414 / 1.4142 * 100
+    assert "| 0.3 | SCoRe | +20.0 [-107.1, 147.1] |" in report
+    assert "| 0.7 | SCoRe | +10.0 [-117.1, 137.1] |" in report
+    assert (tmp_path / "out/sweep.png").read_bytes().startswith(b"\x89PNG")
