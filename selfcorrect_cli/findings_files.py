@@ -7,15 +7,13 @@ MISSING); a spec that cannot be read, or a file that is there but malformed, is 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
-
-import yaml
 
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
                                       evaluate_findings, findings_table)
+from selfcorrect_cli.read_files import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.runs import write_atomic, write_json_atomic
 from selfcorrect_cli.study_paths import expand, parse_seeds
 
@@ -28,14 +26,8 @@ def read_spec(path: str | Path, runs: str | None = None, seeds: str | None = Non
     Paths may hold {runs} and {seed} (study_paths.py): `runs` and `seeds` override the spec's
     own `runs:` and `seeds:` defaults.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"findings spec {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or set(raw) - {"eval", "train", "mismatch", "runs", "seeds"}:
+    raw = read_spec_yaml(path, "findings spec")
+    if set(raw) - {"eval", "train", "mismatch", "runs", "seeds"}:
         raise UsageError(f"{path}: top-level keys must be among eval, train, mismatch, runs, seeds")
     root = runs or str(raw.get("runs", "runs/builtin"))
     seed_list = parse_seeds(seeds if seeds is not None else raw.get("seeds"), [0])
@@ -70,16 +62,16 @@ def load_inputs(spec: dict) -> Inputs:
     """Read every file the spec names; absent files are recorded, malformed ones refused."""
     found = Inputs()
     for role, dirs in spec["eval"].items():
-        runs = _read_all(found, role, [Path(d) / METRICS for d in dirs], _read_json)
+        runs = _read_all(found, role, [Path(d) / METRICS for d in dirs], read_json)
         if runs is not None:
             found.evals[role] = runs
     for role, dirs in spec["train"].items():
-        logs = _read_all(found, f"train.{role}", [Path(d) / TRAIN_LOG for d in dirs], _read_jsonl)
+        logs = _read_all(found, f"train.{role}", [Path(d) / TRAIN_LOG for d in dirs], read_jsonl)
         if logs is not None:
             found.train_logs[role] = logs
     # A mismatch entry may name the analysis run directory or its mismatch.jsonl.
     files = [p / MISMATCH_LOG if p.is_dir() else p for p in map(Path, spec["mismatch"])]
-    found.mismatch = _read_all(found, "mismatch", files, _read_jsonl)
+    found.mismatch = _read_all(found, "mismatch", files, read_jsonl)
     return found
 
 
@@ -90,20 +82,6 @@ def _read_all(found: Inputs, name: str, files: list[Path], read) -> list | None:
         found.missing[name] = absent
         return None
     return [read(f) for f in files] if files else None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} is not valid JSON") from None
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} has a line that is not valid JSON") from None
 
 
 def report_findings(spec_path: str | Path, out: str | Path | None = None,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
-from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.read_files import read_json
 from selfcorrect_cli.runs import write_atomic
 
 COLUMNS = [("Acc@t1", "acc_t1"), ("Acc@t2", "acc_t2"), ("Delta(t1,t2)", "delta"),
@@ -15,13 +14,7 @@ COLUMNS = [("Acc@t1", "acc_t1"), ("Acc@t2", "acc_t2"), ("Delta(t1,t2)", "delta")
 
 
 def load_metrics(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise UsageError(f"no metrics.json in {run_dir} (run `selfcorrect eval` there first)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} is not valid JSON") from None
+    return read_json(Path(run_dir) / "metrics.json", "run `selfcorrect eval` there first")
 
 
 def _cell(metrics: dict, key: str) -> str:

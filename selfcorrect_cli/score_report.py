@@ -6,10 +6,9 @@ pattern carries over to the built-in world, never the values.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.read_files import read_jsonl
 from selfcorrect_cli.report import load_metrics
 from selfcorrect_cli.runs import write_atomic
 
@@ -60,13 +59,7 @@ def write_paper_table(kind: str, runs: list[tuple[str, str]], out: str, title: s
 
 
 def read_train_log(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / "train_log.jsonl"
-    if not path.is_file():
-        raise UsageError(f"no train_log.jsonl in {run_dir} (run `selfcorrect train` there first)")
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} has a line that is not valid JSON") from None
+    return read_jsonl(Path(run_dir) / "train_log.jsonl", "run `selfcorrect train` there first")
 
 
 def plot_curves(runs: list[tuple[str, str]], out: str) -> None:

@@ -7,14 +7,12 @@ exist: a missing run is named in a one-line error rather than left out of a tabl
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-import yaml
-
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.read_files import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.report import load_metrics
 from selfcorrect_cli.runs import write_atomic
 from selfcorrect_cli.study_paths import expand, parse_seeds
@@ -26,14 +24,8 @@ FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "co
 
 def read_study(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
     """The spec with every path template expanded: tables' rows and figures' inputs as lists."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"study spec {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not valid YAML: {exc}") from None
-    unknown = set(raw) - {"runs", "seeds", "tables", "figures"} if isinstance(raw, dict) else {"?"}
+    raw = read_spec_yaml(path, "study spec")
+    unknown = set(raw) - {"runs", "seeds", "tables", "figures"}
     if unknown:
         raise UsageError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
                          "known: runs, seeds, tables, figures")
@@ -88,24 +80,6 @@ def _sweep_spec(value, path, root, seeds) -> dict:
 
 
 # --- inputs -----------------------------------------------------------------------------------
-def _read_json(path: Path, what: str):
-    if not path.is_file():
-        raise UsageError(f"no {path.name} in {path.parent} ({what})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} is not valid JSON") from None
-
-
-def _read_jsonl(path: Path, what: str) -> list[dict]:
-    if not path.is_file():
-        raise UsageError(f"no {path.name} in {path.parent} ({what})")
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except json.JSONDecodeError:
-        raise UsageError(f"{path} has a line that is not valid JSON") from None
-
-
 def mean_log(logs: list[list[dict]]) -> list[dict]:
     """Seeds' train logs averaged per step, key by key (a key absent in a seed is skipped).
 
@@ -152,7 +126,7 @@ def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
 def _figure_collapse(dirs: list[str], out: Path) -> str:
     from selfcorrect_cli.analysis_collapse import plot_histograms
 
-    results = _read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
+    results = read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
     plot_histograms(results, out)
     lines = ["| model | split | ratio < 0.05 | answer changed | mean ratio |", "|---|---|---|---|---|"]
     for label, splits in results.items():
@@ -165,7 +139,7 @@ def _figure_collapse(dirs: list[str], out: Path) -> str:
 def _figure_mismatch(dirs: list[str], out: Path) -> str:
     from selfcorrect_cli.analysis_mismatch import mismatch_table, plot_curves
 
-    rows = mean_mismatch([_read_jsonl(Path(d) / "mismatch.jsonl",
+    rows = mean_mismatch([read_jsonl(Path(d) / "mismatch.jsonl",
                                       "run `selfcorrect analyze-mismatch`") for d in dirs])
     plot_curves(rows, out)
     return f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_table(rows)
@@ -196,7 +170,7 @@ def _figure_attempts(runs: list[tuple[str, list[str]]], out: Path) -> str:
 def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
     from selfcorrect_cli.compute_scaling import plot_compute_scaling, scaling_curves
 
-    curves = {label: scaling_curves(_read_jsonl(Path(dirs[0]) / "traces.jsonl",
+    curves = {label: scaling_curves(read_jsonl(Path(dirs[0]) / "traces.jsonl",
                                                 "run `selfcorrect collect`"))
               for label, dirs in runs}
     plot_compute_scaling(curves, out)
