@@ -39,7 +39,8 @@ RL_EXP := $(EXP)/rl
 BASE := $(RUNS)/base/model
 TRACES := $(RUNS)/sft/traces/traces.jsonl
 SFT_MODELS := star-d star-dplus pair-d pair-dplus
-RL_METHODS := score score-per-turn single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1
+RL_METHODS := score score-per-turn single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
+	naive-two-turn
 EXTRA_MODELS := base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score seed0/rl/single-turn-rl
 SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 
@@ -105,6 +106,12 @@ STUDY_INPUTS := $(RUNS)/eval/base-greedy/metrics.json $(RUNS)/eval/base-t1/metri
 $(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
 	$(SC) report $(EXP)/study.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)
 	$(SC) findings $(EXP)/findings.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/findings.md
+	# The runs' small records (configs, commands, metrics, logs), never checkpoints or traces.
+	rm -rf $(RESULTS)/runs && mkdir -p $(RESULTS)/runs
+	cd $(RUNS) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
+		-o -name command.txt -o -name git_commit.txt -o -name metrics.json -o -name '*_log.jsonl' \
+		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \) -print \
+		| tar -cf - -T - | tar -xf - -C $(abspath $(RESULTS))/runs
 
 study: $(RESULTS)/report.md
 

@@ -65,7 +65,7 @@ def seed_table(rows: list[tuple[str, list[dict]]], title: str, paper: str | None
                       for i, v in enumerate(values)]
         lines.append("| " + " | ".join(cells) + " |")
     n = rows[0][1][0].get("n_trajectories", "?") if rows else "?"
-    lines += ["", f"Percent of all {n} held-out problems, greedy decoding. Brackets: 95% CI, a "
+    lines += ["", f"Percent of all {n} held-out problems, greedy decoding unless the row says otherwise. Brackets: 95% CI, a "
               "t-interval across seeds where `seeds` > 1, else the run's bootstrap CI over "
               "problems. answer changed: % of second attempts whose answer differs from the "
               "first (mean over seeds)."]
