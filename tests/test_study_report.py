@@ -8,6 +8,7 @@ import yaml
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.findings_files import read_spec
 from selfcorrect_cli.study_report import read_study, write_report
+from tests.conftest import run_main
 
 
 def metrics(t1, t2, i2c, c2i, by_attempt=None):
@@ -104,3 +105,8 @@ def test_sweep_figure_reads_one_tree_per_point(tmp_path):
     assert "| 0.3 | SCoRe | +20.0 [-107.1, 147.1] |" in report
     assert "| 0.7 | SCoRe | +10.0 [-117.1, 137.1] |" in report
     assert (tmp_path / "out/sweep.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_report_errors_are_one_line(tmp_path):
+    code, out, err = run_main("report", str(tmp_path / "absent.yaml"), "--out", str(tmp_path))
+    assert code == 2 and err.strip().count("\n") == 0 and "not found" in err
