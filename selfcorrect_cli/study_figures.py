@@ -15,6 +15,7 @@ import numpy as np
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.findings import aggregate
 
+
 def mean_and_ci(values: list[float]) -> tuple[float, float, float]:
     """(mean, low, high): the mean across seeds and its 95% t-interval.
 
