@@ -48,11 +48,11 @@ from transformers import PrinterCallback, TrainerCallback
 from transformers.utils import logging as hf_logging
 from trl import GRPOConfig, GRPOTrainer
 
-from selfcorrect_cli import score
-from selfcorrect_cli.builtin_model import build_tiny_model, build_tokenizer
+from selfcorrect_cli.methods import score
+from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 from selfcorrect_cli.config import ExperimentConfig, ModelConfig, PretrainConfig
-from selfcorrect_cli.models import load_model
-from selfcorrect_cli.pretrain import save_checkpoint
+from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.world.pretrain import save_checkpoint
 from selfcorrect_cli.tasks import build_task
 
 SIDES = ("ours", "trl")
@@ -120,7 +120,7 @@ def _other(side: str) -> str:
     return SIDES[1 - SIDES.index(side)]
 
 
-# ---------------- ours: selfcorrect_cli.score.train_score ----------------------------------
+# ---------------- ours: selfcorrect_cli.methods.score.train_score ----------------------------------
 
 def run_ours(cfg: ExperimentConfig, turns: Turns) -> None:
     """train_score as it is; the turn is handed over where it writes each step's log line,

@@ -17,8 +17,8 @@ import time
 import torch
 
 from selfcorrect_cli.config import ExperimentConfig
-from selfcorrect_cli.generation import rollout
-from selfcorrect_cli.models import load_model
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
 

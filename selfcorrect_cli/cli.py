@@ -60,7 +60,7 @@ def pretrain(config_path, overrides):
     Writes an ordinary Hugging Face checkpoint (model, tokenizer, chat template) to
     <run.out_dir>/model, loadable with AutoModelForCausalLM / AutoTokenizer.
     """
-    from selfcorrect_cli.pretrain import pretrain_base_model
+    from selfcorrect_cli.world.pretrain import pretrain_base_model
 
     cfg = _load(config_path, overrides)
     out = pretrain_base_model(cfg)
@@ -75,7 +75,7 @@ def collect(config_path, overrides):
     n samples per problem (sampling.n_samples), sampling.attempts attempts each. Safe to
     interrupt: rerunning the same command resumes where it stopped.
     """
-    from selfcorrect_cli.collect import collect_traces
+    from selfcorrect_cli.measure.collect import collect_traces
 
     cfg = _load(config_path, overrides)
     path = collect_traces(cfg)
@@ -91,7 +91,7 @@ def eval_command(config_path, overrides):
     bootstrap 95% CIs, edit-distance ratios, answer-change rate, Accuracy@t) to
     <run.out_dir>, and prints a Markdown table.
     """
-    from selfcorrect_cli.collect import evaluate, format_metrics_table
+    from selfcorrect_cli.measure.collect import evaluate, format_metrics_table
 
     cfg = _load(config_path, overrides)
     metrics = evaluate(cfg)
@@ -109,11 +109,11 @@ def train(method, config_path, overrides):
     if method:
         cfg.train.method = method
     if cfg.train.method in ("star", "pair-sft"):
-        from selfcorrect_cli.sft import train_sft
+        from selfcorrect_cli.methods.sft import train_sft
 
         out = train_sft(cfg)
     else:
-        from selfcorrect_cli.score import train_score
+        from selfcorrect_cli.methods.score import train_score
 
         out = train_score(cfg)
     click.echo(f"trained model saved to {out}")
@@ -126,7 +126,7 @@ def train(method, config_path, overrides):
 @click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
 def table(out, title, runs):
     """Tabulate the metrics.json of several eval run directories, one row each."""
-    from selfcorrect_cli.report import load_metrics, write_table
+    from selfcorrect_cli.report.tables import load_metrics, write_table
 
     rows = [(label, load_metrics(run_dir)) for label, run_dir in map(_label_dir, runs)]
     write_table(rows, out, title)
@@ -145,7 +145,7 @@ def check_references_command(task_name, data, split, config_path, overrides):
     Every reference that fails is a grader bug or a flaw in the data: read them before
     trusting the rewards. Prints n verified / n total and the first failures.
     """
-    from selfcorrect_cli.check_references import check_references, format_reference_report
+    from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
     from selfcorrect_cli.tasks import build_task
 
     cfg = _load(config_path, overrides)
@@ -163,7 +163,7 @@ def check_references_command(task_name, data, split, config_path, overrides):
 @click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
 def score_table(kind, out, title, runs):
     """SCoRe's Table 2 (main) or Table 4 (ablations): eval run directories beside the paper."""
-    from selfcorrect_cli.score_report import write_paper_table
+    from selfcorrect_cli.report.score_report import write_paper_table
 
     write_paper_table(kind, [_label_dir(item) for item in runs], out, title or kind)
     click.echo(f"table written to {out}")
@@ -174,7 +174,7 @@ def score_table(kind, out, title, runs):
 @click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
 def score_curves(out, runs):
     """Per-turn training curves (reward, KL, answer changes) of SCoRe run directories."""
-    from selfcorrect_cli.score_report import plot_curves
+    from selfcorrect_cli.report.score_report import plot_curves
 
     plot_curves([_label_dir(item) for item in runs], out)
     click.echo(f"curves written to {out}")
@@ -210,8 +210,8 @@ def _labelled(items) -> list[tuple[str, str]]:
 @experiment_options
 def self_refine(config_path, overrides):
     """Self-Refine prompting baseline (attempt, critique, refine): writes traces and metrics."""
-    from selfcorrect_cli.collect import format_metrics_table
-    from selfcorrect_cli.self_refine import evaluate_self_refine
+    from selfcorrect_cli.measure.collect import format_metrics_table
+    from selfcorrect_cli.methods.self_refine import evaluate_self_refine
 
     cfg = _load(config_path, overrides)
     click.echo(format_metrics_table(evaluate_self_refine(cfg)))
@@ -223,8 +223,8 @@ def self_refine(config_path, overrides):
 @click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
 def table_sft(out, runs):
     """The SFT baselines table (paper Table 1) beside the paper's numbers."""
-    from selfcorrect_cli.report import load_metrics
-    from selfcorrect_cli.sft_report import write_sft_table
+    from selfcorrect_cli.report.tables import load_metrics
+    from selfcorrect_cli.report.sft_report import write_sft_table
 
     write_sft_table([(label, load_metrics(d)) for label, d in _labelled(runs)], out)
     click.echo(f"table written to {out}")
@@ -237,7 +237,7 @@ def table_sft(out, runs):
 @experiment_options
 def analyze_collapse(out, models, config_path, overrides):
     """Behaviour collapse (paper Figure 3): edit-distance ratios of y1 -> y2 per model."""
-    from selfcorrect_cli.analysis_collapse import analyze_collapse as run
+    from selfcorrect_cli.analyses.collapse import analyze_collapse as run
 
     run(_load(config_path, overrides), _labelled(models), out)
     click.echo(f"figure and summary written to {out}.png / {out}.md")
@@ -249,7 +249,7 @@ def analyze_collapse(out, models, config_path, overrides):
 @experiment_options
 def analyze_mismatch(out, config_path, overrides):
     """Distribution mismatch (paper Figure 4): fix rates during Pair-SFT training."""
-    from selfcorrect_cli.analysis_mismatch import analyze_mismatch as run
+    from selfcorrect_cli.analyses.mismatch import analyze_mismatch as run
 
     run(_load(config_path, overrides), out)
     click.echo(f"figure and table written to {out}.png / {out}.md")
@@ -267,7 +267,7 @@ def findings(spec, out, runs, seeds):
     SPEC_YAML maps roles to run directories, one per seed (see
     experiments/builtin/findings.yaml). Reports only: exits 0 whatever the verdicts.
     """
-    from selfcorrect_cli.findings_files import report_findings
+    from selfcorrect_cli.report.findings_files import report_findings
 
     click.echo(report_findings(spec, out, runs, seeds))
     if out:
@@ -286,7 +286,7 @@ def report(spec, out, runs, seeds):
     STUDY_YAML (see experiments/builtin/study.yaml) names the run directory of every row and
     figure; rows with several seeds show the mean and a 95% t-interval across seeds.
     """
-    from selfcorrect_cli.study_report import write_report
+    from selfcorrect_cli.report.study import write_report
 
     for path in write_report(spec, out, runs, seeds):
         click.echo(f"wrote {path}")

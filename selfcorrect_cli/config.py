@@ -66,7 +66,7 @@ class TaskConfig:
 
 @dataclass
 class SandboxConfig:
-    """How code tasks run model-written programs (see selfcorrect_cli/sandbox.py)."""
+    """How code tasks run model-written programs (see selfcorrect_cli/tasks/sandbox.py)."""
 
     backend: str = "auto"
     """auto (bubblewrap when it works, else resource limits only), bwrap or rlimit."""

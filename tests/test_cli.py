@@ -96,7 +96,7 @@ def test_invalid_yaml_and_wrong_section_type(tmp_path):
 
 def test_malformed_trace_line_is_named(tmp_path):
     from selfcorrect_cli.errors import UsageError
-    from selfcorrect_cli.traces import read_traces
+    from selfcorrect_cli.io.traces import read_traces
 
     path = tmp_path / "traces.jsonl"
     path.write_text('{"problem_id": "1/1", "turns": [{}]}\nnot json\n{"problem_id": "2/1", "turns": [{}]}\n')

@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from selfcorrect_cli import compute_scaling
-from selfcorrect_cli.compute_scaling import (majority_vote, plot_compute_scaling,
+from selfcorrect_cli.measure import compute_scaling
+from selfcorrect_cli.measure.compute_scaling import (majority_vote, plot_compute_scaling,
                                              scaling_curves)
 from selfcorrect_cli.errors import UsageError
 

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from selfcorrect_cli.correction_data import (_example, build_d_plus_sft, build_d_plus_star,
+from selfcorrect_cli.methods.correction_data import (_example, build_d_plus_sft, build_d_plus_star,
                                              build_d_sft, build_d_star, build_dataset,
                                              to_prompt_completion)
 

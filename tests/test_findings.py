@@ -8,9 +8,9 @@ import math
 import pytest
 import yaml
 
-from selfcorrect_cli import findings
-from selfcorrect_cli.findings import aggregate, evaluate_findings
-from selfcorrect_cli.findings_files import load_inputs, read_spec
+from selfcorrect_cli.report import findings
+from selfcorrect_cli.report.findings import aggregate, evaluate_findings
+from selfcorrect_cli.report.findings_files import load_inputs, read_spec
 from tests.conftest import run_main
 
 # One seed per role, built so that every finding passes (fractions of all problems).

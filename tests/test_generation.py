@@ -1,8 +1,8 @@
 import torch
 
 from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
-from selfcorrect_cli.generation import next_tokens, rollout, sample
-from selfcorrect_cli.models import load_model
+from selfcorrect_cli.rollout.generation import next_tokens, rollout, sample
+from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks.division import DivisionTask
 
 

@@ -1,16 +1,16 @@
-"""Hand-computed checks of SCoRe's pure tensor functions (selfcorrect_cli/losses.py)."""
+"""Hand-computed checks of SCoRe's pure tensor functions (selfcorrect_cli/methods/losses.py)."""
 
 import math
 
 import pytest
 import torch
 
-from selfcorrect_cli import losses
-from selfcorrect_cli.builtin_model import build_tokenizer
-from selfcorrect_cli.chat import prompt_ids
+from selfcorrect_cli.methods import losses
+from selfcorrect_cli.world.tiny_model import build_tokenizer
+from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.config import ScoreConfig
-from selfcorrect_cli.prompts import BUILTIN_CORRECTION_INSTRUCTION, conversation
-from selfcorrect_cli.score import turn_advantages, turn_betas
+from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION, conversation
+from selfcorrect_cli.methods.score import turn_advantages, turn_betas
 
 
 def test_masks_cover_only_sampled_response_tokens_of_each_turn():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from selfcorrect_cli.metrics import (accuracy_by_attempt, answer_changed, bootstrap_ci,
+from selfcorrect_cli.measure.metrics import (accuracy_by_attempt, answer_changed, bootstrap_ci,
                                      correction_metrics, edit_distance_ratio, summarize)
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from selfcorrect_cli.config import SandboxConfig
-from selfcorrect_cli.sandbox import Sandbox, bubblewrap_works
+from selfcorrect_cli.tasks.sandbox import Sandbox, bubblewrap_works
 
 BACKENDS = [
     pytest.param("bwrap", marks=pytest.mark.skipif(not bubblewrap_works(), reason="bwrap unavailable")),
@@ -27,7 +27,7 @@ def make_sandbox(backend: str, **overrides) -> Sandbox:
 
 def runs_as_root_without_isolation(backend: str) -> bool:
     """Fallback as root with an interpreter user nobody cannot read: programs keep root."""
-    from selfcorrect_cli.sandbox import _stdlib_reachable_by_nobody
+    from selfcorrect_cli.tasks.sandbox import _stdlib_reachable_by_nobody
 
     return backend == "rlimit" and os.geteuid() == 0 and not _stdlib_reachable_by_nobody()
 

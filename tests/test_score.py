@@ -9,7 +9,8 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from selfcorrect_cli import losses, score
+from selfcorrect_cli.methods import losses
+from selfcorrect_cli.methods import score
 from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import load_config
 

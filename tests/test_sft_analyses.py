@@ -2,10 +2,10 @@
 
 import pytest
 
-from selfcorrect_cli.analysis_collapse import pair_statistics
-from selfcorrect_cli.generation import Attempt, Trajectory
-from selfcorrect_cli.self_refine import CRITIQUE_INSTRUCTION, REFINE_INSTRUCTION, refine_messages
-from selfcorrect_cli.sft_report import side_by_side
+from selfcorrect_cli.analyses.collapse import pair_statistics
+from selfcorrect_cli.rollout.generation import Attempt, Trajectory
+from selfcorrect_cli.methods.self_refine import CRITIQUE_INSTRUCTION, REFINE_INSTRUCTION, refine_messages
+from selfcorrect_cli.report.sft_report import side_by_side
 from selfcorrect_cli.tasks.base import Problem
 
 

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from selfcorrect_cli import smollm2
+from selfcorrect_cli.rollout import smollm2
 
 
 def test_other_model_paths_pass_through():

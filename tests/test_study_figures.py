@@ -3,9 +3,9 @@ import os
 
 import pytest
 
-from selfcorrect_cli import study_figures
+from selfcorrect_cli.report import figures as study_figures
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.study_figures import mean_and_ci, plot_accuracy_by_attempt, plot_sweep
+from selfcorrect_cli.report.figures import mean_and_ci, plot_accuracy_by_attempt, plot_sweep
 
 
 def test_doctests():

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.findings_files import read_spec
-from selfcorrect_cli.study_report import read_study, write_report
+from selfcorrect_cli.report.findings_files import read_spec
+from selfcorrect_cli.report.study import read_study, write_report
 from tests.conftest import run_main
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from selfcorrect_cli.check_references import check_references, format_reference_report
+from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
 from selfcorrect_cli.config import ExperimentConfig, SandboxConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.tasks import build_task

@@ -1,4 +1,10 @@
-"""Tasks: the built-in world and real benchmarks. `build_task` picks one from the config."""
+"""Tasks: the built-in world and real benchmarks. `build_task` picks one from the config.
+
+Owns: loading a split (data_files), prompt formats and the correction instruction (prompts),
+answer extraction and verification (answers, math_equivalence), the code sandbox (sandbox),
+and the reference-solution check (check_references). Each Task's `grade` is its reward.
+May import: config, errors, io. Never rollout, methods, measure or report.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Code tasks: HumanEval (Chen et al. 2021) and MBPP (Austin et al. 2021).
 
 The model writes a Python program; it earns 1 only when the task's tests all pass in the
-sandbox (selfcorrect_cli/sandbox.py). `Problem.answer` holds the test code to append.
+sandbox (selfcorrect_cli/tasks/sandbox.py). `Problem.answer` holds the test code to append.
 
 Data, in the original formats:
 - HumanEval JSONL(.gz) {"task_id", "prompt", "entry_point", "canonical_solution", "test"}:
@@ -20,12 +20,12 @@ import re
 
 from selfcorrect_cli.config import SandboxConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.prompts import (
+from selfcorrect_cli.tasks.prompts import (
     CODE_CORRECTION_INSTRUCTION,
     HUMANEVAL_FIRST_PROMPT,
     MBPP_FIRST_PROMPT,
 )
-from selfcorrect_cli.tasks import files
+from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.base import Problem, Task
 
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
@@ -86,26 +86,26 @@ class CodeTask(Task):
 
     # ---- data -----------------------------------------------------------------------------
     def load(self, split: str) -> list[Problem]:
-        local = files.looks_local(self.data)
+        local = data_files.looks_local(self.data)
         if self.name == "humaneval":
             if split != "test":
                 raise UsageError("humaneval has only a test split (train on mbpp)")
-            rows = files.read_records(self.data) if local else files.load_hub_records(self.data, split)
+            rows = data_files.read_records(self.data) if local else data_files.load_hub_records(self.data, split)
             return [self._humaneval_problem(record, f"{self.data}:{line}") for line, record in rows]
         if split not in MBPP_SPLITS:
             raise UsageError(f"mbpp split must be one of {', '.join(MBPP_SPLITS)}, got {split!r}")
         if not local:
-            return [self._mbpp_problem(r, f"{self.data}:{n}") for n, r in files.load_hub_records(self.data, split)]
+            return [self._mbpp_problem(r, f"{self.data}:{n}") for n, r in data_files.load_hub_records(self.data, split)]
         low, high = MBPP_SPLITS[split]
         problems = []
-        for line, record in files.read_records(self.data):
+        for line, record in data_files.read_records(self.data):
             problem = self._mbpp_problem(record, f"{self.data}:{line}")
             if low <= problem.meta["task_id"] <= high:
                 problems.append(problem)
         return problems
 
     def _humaneval_problem(self, record: dict, where: str) -> Problem:
-        files.require_fields(record, ("task_id", "prompt", "entry_point", "test"), where)
+        data_files.require_fields(record, ("task_id", "prompt", "entry_point", "test"), where)
         entry = record["entry_point"]
         return Problem(
             id=str(record["task_id"]), question=record["prompt"],
@@ -116,7 +116,7 @@ class CodeTask(Task):
 
     def _mbpp_problem(self, record: dict, where: str) -> Problem:
         text_field = "text" if "text" in record else "prompt"
-        files.require_fields(record, ("task_id", text_field), where)
+        data_files.require_fields(record, ("task_id", text_field), where)
         tests = record.get("test_list")
         if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
             raise UsageError(f"{where}: test_list should be a list of assert lines")
@@ -163,7 +163,7 @@ class CodeTask(Task):
 
     def sandbox(self):
         if self._sandbox is None:
-            from selfcorrect_cli.sandbox import Sandbox
+            from selfcorrect_cli.tasks.sandbox import Sandbox
 
             self._sandbox = Sandbox(self.sandbox_cfg)
         return self._sandbox

@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.prompts import MATH_CORRECTION_INSTRUCTION, MATH_FIRST_PROMPT
-from selfcorrect_cli.tasks import files
+from selfcorrect_cli.tasks.prompts import MATH_CORRECTION_INSTRUCTION, MATH_FIRST_PROMPT
+from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.answers import final_answer_statement, last_boxed, last_nonempty_line
 from selfcorrect_cli.tasks.base import Problem, Task
 from selfcorrect_cli.tasks.math_equivalence import math_equal
@@ -64,13 +64,13 @@ class CompetitionMathTask(Task):
         self.timeout_s = timeout_s
 
     def load(self, split: str) -> list[Problem]:
-        local = files.looks_local(self.data)
+        local = data_files.looks_local(self.data)
         if local and split == "train" and not self.exclude and "train" not in Path(self.data).name:
             raise UsageError(
                 f"split train of {self.data} needs task.exclude (e.g. the MATH500 file), so that "
                 "training never sees evaluation problems"
             )
-        rows = files.read_records(self.data) if local else files.load_hub_records(self.data, split)
+        rows = data_files.read_records(self.data) if local else data_files.load_hub_records(self.data, split)
         excluded = self._excluded_keys()
         problems = []
         for line, record in rows:
@@ -82,15 +82,15 @@ class CompetitionMathTask(Task):
     def _excluded_keys(self) -> set[str]:
         if not self.exclude:
             return set()
-        rows = files.read_records(self.exclude)
+        rows = data_files.read_records(self.exclude)
         keys = set()
         for line, record in rows:
-            files.require_fields(record, ("problem",), f"{self.exclude}:{line}")
+            data_files.require_fields(record, ("problem",), f"{self.exclude}:{line}")
             keys.add(problem_key(record["problem"]))
         return keys
 
     def _problem_from_record(self, record: dict, where: str, line: int) -> Problem:
-        files.require_fields(record, ("problem", "solution"), where)
+        data_files.require_fields(record, ("problem", "solution"), where)
         gold = record.get("answer")
         if gold is None:
             gold = last_boxed(record["solution"])

@@ -22,7 +22,7 @@ import random
 import re
 
 from selfcorrect_cli.config import WorldConfig
-from selfcorrect_cli.prompts import BUILTIN_CORRECTION_INSTRUCTION
+from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 from selfcorrect_cli.tasks.base import Problem, Task
 
 _ANSWER = re.compile(r"A(\d+)\s*$")

@@ -13,8 +13,8 @@ import re
 from fractions import Fraction
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.prompts import GSM8K_FIRST_PROMPT, MATH_CORRECTION_INSTRUCTION
-from selfcorrect_cli.tasks import files
+from selfcorrect_cli.tasks.prompts import GSM8K_FIRST_PROMPT, MATH_CORRECTION_INSTRUCTION
+from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.answers import after_hashes, final_answer_statement, last_boxed
 from selfcorrect_cli.tasks.base import Problem, Task
 
@@ -88,14 +88,14 @@ class GSM8KTask(Task):
         self.data = data
 
     def load(self, split: str) -> list[Problem]:
-        if files.looks_local(self.data):
-            rows, source = files.read_records(self.data), self.data
+        if data_files.looks_local(self.data):
+            rows, source = data_files.read_records(self.data), self.data
         else:
-            rows, source = files.load_hub_records(self.data, split), self.data
+            rows, source = data_files.load_hub_records(self.data, split), self.data
         problems = []
         for line, record in rows:
             where = f"{source}:{line}"
-            files.require_fields(record, ("question", "answer"), where)
+            data_files.require_fields(record, ("question", "answer"), where)
             gold = after_hashes(record["answer"])
             if gold is None or parse_number(gold) is None:
                 raise UsageError(f"{where}: answer has no '#### <number>' final line")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfcorrect_cli.report import metrics_csv, metrics_table
-from selfcorrect_cli.runs import write_atomic
+from selfcorrect_cli.report.tables import metrics_csv, metrics_table
+from selfcorrect_cli.io.run_dir import write_atomic
 
 # Acc@t1, Acc@t2, Delta, Delta i->c, Delta c->i in percent (MISSION.md, paper Tables 1 and 2).
 PAPER_TABLE1 = {

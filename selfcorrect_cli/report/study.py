@@ -12,11 +12,11 @@ from pathlib import Path
 from statistics import mean
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.read_files import read_json, read_jsonl, read_spec_yaml
-from selfcorrect_cli.report import load_metrics
-from selfcorrect_cli.runs import write_atomic
-from selfcorrect_cli.study_paths import expand, parse_seeds
-from selfcorrect_cli.study_tables import PAPERS, seed_csv, seed_table
+from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
+from selfcorrect_cli.report.tables import load_metrics
+from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.report.paths import expand, parse_seeds
+from selfcorrect_cli.report.study_tables import PAPERS, seed_csv, seed_table
 
 FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
            "sweep")
@@ -124,7 +124,7 @@ def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
 
 # --- figures ----------------------------------------------------------------------------------
 def _figure_collapse(dirs: list[str], out: Path) -> str:
-    from selfcorrect_cli.analysis_collapse import plot_histograms
+    from selfcorrect_cli.analyses.collapse import plot_histograms
 
     results = read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
     plot_histograms(results, out)
@@ -137,7 +137,7 @@ def _figure_collapse(dirs: list[str], out: Path) -> str:
 
 
 def _figure_mismatch(dirs: list[str], out: Path) -> str:
-    from selfcorrect_cli.analysis_mismatch import mismatch_table, plot_curves
+    from selfcorrect_cli.analyses.mismatch import mismatch_table, plot_curves
 
     rows = mean_mismatch([read_jsonl(Path(d) / "mismatch.jsonl",
                                       "run `selfcorrect analyze-mismatch`") for d in dirs])
@@ -146,7 +146,7 @@ def _figure_mismatch(dirs: list[str], out: Path) -> str:
 
 
 def _figure_training(runs: list[tuple[str, list[str]]], out: Path) -> str:
-    from selfcorrect_cli.score_report import plot_training_logs, read_train_log
+    from selfcorrect_cli.report.score_report import plot_training_logs, read_train_log
 
     logs = [(label, mean_log([read_train_log(d) for d in dirs])) for label, dirs in runs]
     plot_training_logs(logs, out)
@@ -154,7 +154,7 @@ def _figure_training(runs: list[tuple[str, list[str]]], out: Path) -> str:
 
 
 def _figure_attempts(runs: list[tuple[str, list[str]]], out: Path) -> str:
-    from selfcorrect_cli.study_figures import plot_accuracy_by_attempt
+    from selfcorrect_cli.report.figures import plot_accuracy_by_attempt
 
     series = {label: [load_metrics(d)["accuracy_by_attempt"] for d in dirs] for label, dirs in runs}
     plot_accuracy_by_attempt(series, out)
@@ -168,7 +168,7 @@ def _figure_attempts(runs: list[tuple[str, list[str]]], out: Path) -> str:
 
 
 def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
-    from selfcorrect_cli.compute_scaling import plot_compute_scaling, scaling_curves
+    from selfcorrect_cli.measure.compute_scaling import plot_compute_scaling, scaling_curves
 
     curves = {label: scaling_curves(read_jsonl(Path(dirs[0]) / "traces.jsonl",
                                                 "run `selfcorrect collect`"))
@@ -184,8 +184,8 @@ def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
 
 
 def _figure_sweep(spec: dict, out: Path) -> str:
-    from selfcorrect_cli.findings import aggregate
-    from selfcorrect_cli.study_figures import plot_sweep
+    from selfcorrect_cli.report.findings import aggregate
+    from selfcorrect_cli.report.figures import plot_sweep
 
     points: dict[str, list] = defaultdict(list)
     lines = ["| " + spec["xlabel"] + " | method | Delta [95% CI] | Acc@t1 | answer changed |",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfcorrect_cli.read_files import read_jsonl
-from selfcorrect_cli.report import load_metrics
-from selfcorrect_cli.runs import write_atomic
+from selfcorrect_cli.io.read import read_jsonl
+from selfcorrect_cli.report.tables import load_metrics
+from selfcorrect_cli.io.run_dir import write_atomic
 
 # label -> (Acc@t1, Acc@t2, Delta, i->c, c->i) in percent; None where the paper gives none.
 PAPER = {

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.chat import prompt_ids
+from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.config import SamplingConfig
-from selfcorrect_cli.models import stop_token_ids
-from selfcorrect_cli.prompts import conversation
+from selfcorrect_cli.rollout.models import stop_token_ids
+from selfcorrect_cli.tasks.prompts import conversation
 from selfcorrect_cli.tasks.base import Problem, Task
 
 

@@ -11,11 +11,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
+from selfcorrect_cli.report.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
                                       evaluate_findings, findings_table)
-from selfcorrect_cli.read_files import read_json, read_jsonl, read_spec_yaml
-from selfcorrect_cli.runs import write_atomic, write_json_atomic
-from selfcorrect_cli.study_paths import expand, parse_seeds
+from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
+from selfcorrect_cli.io.run_dir import write_atomic, write_json_atomic
+from selfcorrect_cli.report.paths import expand, parse_seeds
 
 METRICS, TRAIN_LOG, MISMATCH_LOG = "metrics.json", "train_log.jsonl", "mismatch.jsonl"
 

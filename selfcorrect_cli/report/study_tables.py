@@ -10,9 +10,9 @@ from __future__ import annotations
 import csv
 import io
 
-from selfcorrect_cli.findings import Estimate, aggregate
-from selfcorrect_cli.score_report import PAPER
-from selfcorrect_cli.sft_report import PAPER_TABLE1
+from selfcorrect_cli.report.findings import Estimate, aggregate
+from selfcorrect_cli.report.score_report import PAPER
+from selfcorrect_cli.report.sft_report import PAPER_TABLE1
 
 # Paper numbers (percent: Acc@t1, Acc@t2, Delta, i->c, c->i) by the spec's `paper:` name.
 PAPERS = {"table1": PAPER_TABLE1, "main": PAPER["main"], "ablations": PAPER["ablations"]}

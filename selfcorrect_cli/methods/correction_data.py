@@ -27,7 +27,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from selfcorrect_cli.prompts import conversation
+from selfcorrect_cli.tasks.prompts import conversation
 
 
 @dataclass(frozen=True)

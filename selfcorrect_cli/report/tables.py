@@ -6,8 +6,8 @@ import csv
 import io
 from pathlib import Path
 
-from selfcorrect_cli.read_files import read_json
-from selfcorrect_cli.runs import write_atomic
+from selfcorrect_cli.io.read import read_json
+from selfcorrect_cli.io.run_dir import write_atomic
 
 COLUMNS = [("Acc@t1", "acc_t1"), ("Acc@t2", "acc_t2"), ("Delta(t1,t2)", "delta"),
            ("Delta i->c", "delta_i2c"), ("Delta c->i", "delta_c2i")]

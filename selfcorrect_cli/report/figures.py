@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.findings import aggregate
+from selfcorrect_cli.report.findings import aggregate
 
 
 def mean_and_ci(values: list[float]) -> tuple[float, float, float]:

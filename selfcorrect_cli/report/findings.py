@@ -335,7 +335,7 @@ def findings_table(findings: list[Finding], inputs: Inputs) -> str:
               "(y1, y2) pairs; fix rates: P(y2 right | y1 wrong); answer changes: training "
               "batches. Brackets: 95% CI, a t-interval across seeds where an input has several, "
               "else the single run's bootstrap CI over problems (none where it has none). "
-              "Criteria are fixed in selfcorrect_cli/findings.py.",
+              "Criteria are fixed in selfcorrect_cli/report/findings.py.",
               "Seeds per input: " + (", ".join(f"{k} {n}" for k, n in seeds.items()) or "none")]
     return "\n".join(lines) + "\n"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from selfcorrect_cli.runs import write_json_atomic
+from selfcorrect_cli.io.run_dir import write_json_atomic
 
 STATE = "trainer_state.pt"
 

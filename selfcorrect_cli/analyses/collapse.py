@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from selfcorrect_cli.config import ExperimentConfig
-from selfcorrect_cli.generation import rollout
-from selfcorrect_cli.metrics import answer_changed, correction_metrics, edit_distance_ratio
-from selfcorrect_cli.models import load_model
-from selfcorrect_cli.runs import prepare_run_dir, write_atomic, write_json_atomic
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.measure.metrics import answer_changed, correction_metrics, edit_distance_ratio
+from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.io.run_dir import prepare_run_dir, write_atomic, write_json_atomic
 from selfcorrect_cli.tasks import build_task
 
 SPLITS = (("train", "training problems"), ("test", "held-out problems"))

@@ -25,18 +25,18 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from selfcorrect_cli import losses
+from selfcorrect_cli.methods import losses
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.generation import rollout
-from selfcorrect_cli.metrics import answer_changed, correction_metrics
-from selfcorrect_cli.models import load_model
-from selfcorrect_cli.runs import append_jsonl, prepare_run_dir, write_atomic
-from selfcorrect_cli.score_checkpoint import (
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.measure.metrics import answer_changed, correction_metrics
+from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_atomic
+from selfcorrect_cli.io.checkpoints import (
     CheckpointChooser, load_last_checkpoint, publish_model, save_checkpoint_dir,
 )
 from selfcorrect_cli.tasks import build_task
-from selfcorrect_cli.traces import read_traces
+from selfcorrect_cli.io.traces import read_traces
 
 # Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
 # Ablations that drop Stage I train for the same total number of steps in Stage II.

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.metrics import bootstrap_ci
-from selfcorrect_cli.study_figures import pyplot, save_figure
+from selfcorrect_cli.measure.metrics import bootstrap_ci
+from selfcorrect_cli.report.figures import pyplot, save_figure
 
 
 def majority_vote(answers: list[str | None]) -> str | None:

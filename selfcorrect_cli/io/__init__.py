@@ -1,0 +1,6 @@
+"""Files that stages hand each other: run directories, traces, checkpoints, spec and JSON files.
+
+Owns: atomic writes and run records (run_dir), one-line-error readers (read), the trace JSONL
+record (traces), SCoRe's resumable checkpoints (checkpoints).
+May import: config, errors. Nothing above.
+"""

@@ -1,0 +1,7 @@
+"""Rollouts: load a model, render chats, and sample batched multi-turn trajectories.
+
+Owns: model and tokenizer loading (models, smollm2 alias), chat rendering and training masks
+(chat), the one sampling loop with its backends (generation).
+May import: config, errors, io, and tasks' Problem/Task interface and prompts, never a
+concrete task.
+"""
