@@ -125,11 +125,15 @@ def train(method, config_path, overrides):
 @click.option("--title", default="", help="Heading above the table.")
 @click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
 def table(out, title, runs):
-    """Tabulate the metrics.json of several eval run directories, one row each."""
-    from selfcorrect_cli.report.tables import load_metrics, write_table
+    """Tabulate the metrics.json of several eval run directories, one row each.
 
-    rows = [(label, load_metrics(run_dir)) for label, run_dir in map(_label_dir, runs)]
-    write_table(rows, out, title)
+    Each row says the task, split and decoding its metrics.json records; for a study's
+    tables (mean over seeds, the paper beside) use `report`.
+    """
+    from selfcorrect_cli.report.study_tables import write_run_table
+    from selfcorrect_cli.report.tables import load_metrics
+
+    write_run_table([(label, load_metrics(d)) for label, d in _labelled(runs)], out, title)
     click.echo(f"table written to {out}")
 
 
@@ -154,37 +158,6 @@ def check_references_command(task_name, data, split, config_path, overrides):
     cfg.task.split = split or cfg.task.split
     n_verified, n_total, failures = check_references(build_task(cfg), cfg.task.split, cfg.task.limit)
     click.echo(format_reference_report(cfg.task.name, cfg.task.split, n_verified, n_total, failures))
-
-
-@cli.command("score-table")
-@click.argument("kind", type=click.Choice(["main", "ablations"]))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown file.")
-@click.option("--title", default="", help="Heading above the table.")
-@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
-def score_table(kind, out, title, runs):
-    """SCoRe's Table 2 (main) or Table 4 (ablations): eval run directories beside the paper."""
-    from selfcorrect_cli.report.score_report import write_paper_table
-
-    write_paper_table(kind, [_label_dir(item) for item in runs], out, title or kind)
-    click.echo(f"table written to {out}")
-
-
-@cli.command("score-curves")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file.")
-@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
-def score_curves(out, runs):
-    """Per-turn training curves (reward, KL, answer changes) of SCoRe run directories."""
-    from selfcorrect_cli.report.score_report import plot_curves
-
-    plot_curves([_label_dir(item) for item in runs], out)
-    click.echo(f"curves written to {out}")
-
-
-def _label_dir(item: str) -> tuple[str, str]:
-    label, sep, run_dir = item.partition("=")
-    if not sep:
-        raise UsageError(f"expected LABEL=RUN_DIR, got {item!r}")
-    return label, run_dir
 
 
 @cli.command("show-config")
@@ -218,18 +191,6 @@ def self_refine(config_path, overrides):
     click.echo(f"metrics written to {cfg.run.out_dir}/metrics.json")
 
 
-@cli.command("table-sft")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown file.")
-@click.argument("runs", nargs=-1, required=True, metavar="LABEL=RUN_DIR...")
-def table_sft(out, runs):
-    """The SFT baselines table (paper Table 1) beside the paper's numbers."""
-    from selfcorrect_cli.report.tables import load_metrics
-    from selfcorrect_cli.report.sft_report import write_sft_table
-
-    write_sft_table([(label, load_metrics(d)) for label, d in _labelled(runs)], out)
-    click.echo(f"table written to {out}")
-
-
 @cli.command("analyze-collapse")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output stem: writes <out>.png and <out>.md.")
@@ -237,9 +198,11 @@ def table_sft(out, runs):
 @experiment_options
 def analyze_collapse(out, models, config_path, overrides):
     """Behaviour collapse (paper Figure 3): edit-distance ratios of y1 -> y2 per model."""
-    from selfcorrect_cli.analyses.collapse import analyze_collapse as run
+    from selfcorrect_cli.analyses.collapse import analyze_collapse as measure
+    from selfcorrect_cli.report.analyses import write_collapse_report
 
-    run(_load(config_path, overrides), _labelled(models), out)
+    cfg = _load(config_path, overrides)
+    write_collapse_report(measure(cfg, _labelled(models)), out, cfg)
     click.echo(f"figure and summary written to {out}.png / {out}.md")
 
 
@@ -249,9 +212,10 @@ def analyze_collapse(out, models, config_path, overrides):
 @experiment_options
 def analyze_mismatch(out, config_path, overrides):
     """Distribution mismatch (paper Figure 4): fix rates during Pair-SFT training."""
-    from selfcorrect_cli.analyses.mismatch import analyze_mismatch as run
+    from selfcorrect_cli.analyses.mismatch import analyze_mismatch as measure
+    from selfcorrect_cli.report.analyses import write_mismatch_report
 
-    run(_load(config_path, overrides), out)
+    write_mismatch_report(measure(_load(config_path, overrides)), out)
     click.echo(f"figure and table written to {out}.png / {out}.md")
 
 

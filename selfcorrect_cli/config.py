@@ -1,32 +1,106 @@
 """Experiment configuration: dataclasses are the one source of defaults.
 
 Precedence: dataclass defaults, then the YAML experiment file, then `--set key=value`.
-Every mistake (unknown key, wrong type, missing or invalid file) raises UsageError with one
-line naming the key or file.
+Every mistake (unknown key, wrong type, a value outside the field's choices or range, missing
+or invalid file) raises UsageError with one line naming the key or file, at load time, before
+any stage writes to its run directory. Choices are `Literal` annotations; ranges sit in each
+field's metadata beside its default (`at_least`, `above`, `within`, `matching`).
 
     >>> cfg = load_config(None, ["sampling.temperature=0.5", "run.seed=3"])
     >>> cfg.sampling.temperature, cfg.run.seed
     (0.5, 3)
+    >>> load_config(None, ["sampling.top_p=1.5"])
+    Traceback (most recent call last):
+    ...
+    selfcorrect_cli.errors.UsageError: sampling.top_p must be in (0, 1], got 1.5
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
 from selfcorrect_cli.errors import UsageError
 
+BUILTIN_SPLITS = ("train", "test")
+"""The only splits the built-in division world generates (see tasks/division.py)."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed numbers: low <= x (low < x when low_open), x <= high; None leaves a side open.
+    Floats must also be finite.
+
+    >>> Range(0, 1, low_open=True).allows(1.0), Range(0, 1, low_open=True).allows(0.0)
+    (True, False)
+    >>> str(Range(0, 1, low_open=True)), str(Range(low=1))
+    ('in (0, 1]', '>= 1')
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def allows(self, x) -> bool:
+        if isinstance(x, float) and not math.isfinite(x):
+            return False
+        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
+            return False
+        return self.high is None or x <= self.high
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}]"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Allowed strings: a full match of `regex`; `described` says it in words for errors."""
+
+    regex: str
+    described: str
+
+    def allows(self, x) -> bool:
+        return re.fullmatch(self.regex, x) is not None
+
+    def __str__(self) -> str:
+        return self.described
+
+
+def at_least(low) -> dict:
+    """Field metadata: value >= low."""
+    return {"check": Range(low=low)}
+
+
+def above(low) -> dict:
+    """Field metadata: value > low."""
+    return {"check": Range(low=low, low_open=True)}
+
+
+def within(low, high, low_open: bool = False) -> dict:
+    """Field metadata: low <= value <= high (low < value when low_open)."""
+    return {"check": Range(low, high, low_open)}
+
+
+def matching(regex: str, described: str) -> dict:
+    """Field metadata: the string fully matches `regex`."""
+    return {"check": Pattern(regex, described)}
+
 
 @dataclass
 class RunConfig:
-    out_dir: str = "runs/default"
+    out_dir: str = field(default="runs/default", metadata=matching(r".+", "a non-empty path"))
     """Run directory: traces, metrics, checkpoints and the resolved config go here."""
-    seed: int = 0
+    seed: int = field(default=0, metadata=at_least(0))
     """Seed for problem order, sampling and initialisation."""
 
 
@@ -34,30 +108,33 @@ class RunConfig:
 class WorldConfig:
     """The built-in division world (see selfcorrect_cli/tasks/division.py)."""
 
-    divisor_min: int = 10
-    divisor_max: int = 99
-    quotient_max: int = 9
-    solver_rounding: int = 10
+    divisor_min: int = field(default=10, metadata=at_least(1))
+    divisor_max: int = field(default=99, metadata=at_least(1))
+    """At least divisor_min."""
+    quotient_max: int = field(default=9, metadata=at_least(1))
+    solver_rounding: int = field(default=10, metadata=at_least(1))
     """Difficulty knob: the pretraining solver sees the divisor rounded down to a multiple of
     this and guesses uniformly between the quotients the rounded bounds allow (1 = exact)."""
-    min_candidates: int = 2
+    min_candidates: int = field(default=2, metadata=at_least(1))
     """Keep only problems whose solver guess range holds at least this many quotients."""
-    test_fraction_den: int = 8
-    """One problem in this many (by a fixed hash) is held out as the test split."""
-    copy_propensity: float = 0.7
+    test_fraction_den: int = field(default=8, metadata=at_least(2))
+    """One problem in this many (by a fixed hash) is held out as the test split (1 would leave
+    no training problems)."""
+    copy_propensity: float = field(default=0.7, metadata=within(0, 1))
     """In two-turn pretraining conversations, the second attempt repeats the first verbatim
     with this probability, else it is an independent re-solve (same distribution as turn 1)."""
 
 
 @dataclass
 class TaskConfig:
-    name: str = "division"
-    """division (built-in), gsm8k, math, humaneval or mbpp."""
+    name: Literal["division", "gsm8k", "math", "math500", "humaneval", "mbpp"] = "division"
+    """division (built-in), gsm8k, math, math500, humaneval or mbpp."""
     data: str = ""
     """Hub dataset name or local file for real tasks; unused by the built-in world."""
-    split: str = "test"
-    """Split to collect or evaluate on: train or test."""
-    limit: int = 0
+    split: Literal["train", "test", "validation", "prompt"] = "test"
+    """Split to collect or evaluate on: train or test (mbpp also validation and prompt; the
+    built-in world has only train and test)."""
+    limit: int = field(default=0, metadata=at_least(0))
     """Use only the first `limit` problems of the split (0 = all)."""
     exclude: str = ""
     """math: a file of problems to leave out, matched by problem text (e.g. MATH500 when
@@ -68,19 +145,19 @@ class TaskConfig:
 class SandboxConfig:
     """How code tasks run model-written programs (see selfcorrect_cli/tasks/sandbox.py)."""
 
-    backend: str = "auto"
+    backend: Literal["auto", "bwrap", "rlimit"] = "auto"
     """auto (bubblewrap when it works, else resource limits only), bwrap or rlimit."""
-    workers: int = 4
+    workers: int = field(default=4, metadata=at_least(1))
     """Programs run in parallel."""
-    timeout_s: float = 10.0
+    timeout_s: float = field(default=10.0, metadata=above(0))
     """Wall-clock limit per program; also bounds its CPU time."""
-    memory_mb: int = 1024
+    memory_mb: int = field(default=1024, metadata=at_least(1))
     """Address-space limit per process."""
-    max_processes: int = 32
-    """Extra processes a program may start (fork bombs stop here)."""
-    max_file_mb: int = 16
+    max_processes: int = field(default=32, metadata=at_least(0))
+    """Extra processes a program may start (fork bombs stop here; 0 = none)."""
+    max_file_mb: int = field(default=16, metadata=at_least(1))
     """Largest file a program may write, its captured output included."""
-    max_output_kb: int = 64
+    max_output_kb: int = field(default=64, metadata=at_least(0))
     """Output kept from each program (for reading failures)."""
 
 
@@ -88,9 +165,10 @@ class SandboxConfig:
 class ModelConfig:
     path: str = "runs/base/model"
     """Hub name or local checkpoint folder (from_pretrained)."""
-    dtype: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """auto, float32, bfloat16 or float16 (auto: bfloat16 on GPU, float32 on CPU)."""
-    device: str = "auto"
+    device: str = field(default="auto", metadata=matching(r"auto|cpu|cuda(:\d+)?",
+                                                          "auto, cpu, cuda or cuda:N"))
     """auto, cpu or cuda[:N]."""
 
 
@@ -98,39 +176,40 @@ class ModelConfig:
 class PretrainConfig:
     """The built-in tiny model and how it is trained from scratch."""
 
-    hidden_size: int = 64
-    layers: int = 2
-    heads: int = 4
-    intermediate_size: int = 256
-    max_positions: int = 160
-    steps: int = 4000
-    batch_size: int = 64
-    lr: float = 3e-3
-    warmup_steps: int = 100
-    two_turn_fraction: float = 0.5
+    hidden_size: int = field(default=64, metadata=at_least(1))
+    """A multiple of heads."""
+    layers: int = field(default=2, metadata=at_least(1))
+    heads: int = field(default=4, metadata=at_least(1))
+    intermediate_size: int = field(default=256, metadata=at_least(1))
+    max_positions: int = field(default=160, metadata=at_least(1))
+    steps: int = field(default=4000, metadata=at_least(1))
+    batch_size: int = field(default=64, metadata=at_least(1))
+    lr: float = field(default=3e-3, metadata=above(0))
+    warmup_steps: int = field(default=100, metadata=at_least(0))
+    two_turn_fraction: float = field(default=0.5, metadata=within(0, 1))
     """Share of pretraining conversations that have two attempts (the rest have one)."""
-    log_every: int = 100
+    log_every: int = field(default=100, metadata=at_least(1))
 
 
 @dataclass
 class SamplingConfig:
-    temperature: float = 0.0
+    temperature: float = field(default=0.0, metadata=at_least(0))
     """0 means greedy decoding (the paper evaluates greedily)."""
-    top_p: float = 1.0
-    max_new_tokens: int = 48
-    n_samples: int = 1
+    top_p: float = field(default=1.0, metadata=within(0, 1, low_open=True))
+    max_new_tokens: int = field(default=48, metadata=at_least(1))
+    n_samples: int = field(default=1, metadata=at_least(1))
     """Samples per problem (each a full multi-turn trajectory)."""
-    attempts: int = 2
+    attempts: int = field(default=2, metadata=at_least(1))
     """Number of attempts per trajectory (2 = first attempt plus one self-correction)."""
-    batch_size: int = 256
+    batch_size: int = field(default=256, metadata=at_least(1))
     """Trajectories generated together."""
-    backend: str = "sampler"
+    backend: Literal["sampler", "hf"] = "sampler"
     """sampler (our batched KV-cache loop) or hf (transformers' generate)."""
 
 
 @dataclass
 class EvalConfig:
-    bootstrap_samples: int = 1000
+    bootstrap_samples: int = field(default=1000, metadata=at_least(1))
     """Resamples for the 95% bootstrap confidence intervals."""
 
 
@@ -138,8 +217,10 @@ class EvalConfig:
 class TrainConfig:
     """Shared by every training method (`selfcorrect train`)."""
 
-    method: str = "star"
-    """star, pair-sft or score (and the SCoRe ablations; see score.py)."""
+    method: Literal["star", "pair-sft", "score", "score-return", "single-turn-rl", "no-stage1",
+                    "no-shaping", "star-stage2", "offline-turn1", "naive-two-turn"] = "star"
+    """star, pair-sft or score (and the SCoRe ablations: the other names are the rows of
+    score.py's METHODS)."""
     base_model: str = "runs/builtin/base/model"
     """The model to start from (and the reference model for KL)."""
     traces: str = ""
@@ -150,20 +231,21 @@ class TrainConfig:
 class SFTConfig:
     """STaR and Pair-SFT on TRL's SFTTrainer (see sft.py)."""
 
-    dataset: str = "d_plus"
+    dataset: Literal["d", "d_plus"] = "d_plus"
     """d (wrong->right only) or d_plus (also right->right)."""
-    lr: float = 1e-3
-    epochs: float = 1.0
-    batch_size: int = 64
-    star_rounds: int = 3
+    lr: float = field(default=1e-3, metadata=above(0))
+    epochs: float = field(default=1.0, metadata=at_least(0))
+    """Passes over the data (0 is allowed only with sft.max_steps above 0)."""
+    batch_size: int = field(default=64, metadata=at_least(1))
+    star_rounds: int = field(default=3, metadata=at_least(1))
     """STaR iterations (ReST-EM style: collect, filter, fine-tune the base model again)."""
-    max_steps: int = 0
+    max_steps: int = field(default=0, metadata=at_least(0))
     """Stop each fine-tuning run after this many optimizer steps (0 = run sft.epochs)."""
-    log_every: int = 10
+    log_every: int = field(default=10, metadata=at_least(1))
     """Optimizer steps between lines of <run.out_dir>/train_log.jsonl."""
-    analysis_problems: int = 512
+    analysis_problems: int = field(default=512, metadata=at_least(1))
     """analyze-collapse / analyze-mismatch: problems per split (training and held-out)."""
-    mismatch_every: int = 10
+    mismatch_every: int = field(default=10, metadata=at_least(1))
     """analyze-mismatch: optimizer steps between measurements during Pair-SFT."""
 
 
@@ -172,45 +254,58 @@ class ScoreConfig:
     """SCoRe Stage I / II and its ablations (see score.py). Defaults are sized for the built-in
     world on a CPU; the paper's values (Table 8, MATH) are noted beside each."""
 
-    stage1_steps: int = 100
+    stage1_steps: int = field(default=100, metadata=at_least(0))
     """Stage I iterations: maximise r2, beta2 holds turn 1 near the reference (paper: part of
-    3000 steps in all)."""
-    stage2_steps: int = 100
+    3000 steps in all). 0 skips Stage I."""
+    stage2_steps: int = field(default=100, metadata=at_least(0))
     """Stage II iterations: r1 and the shaped r2 on both turns, beta1 on both."""
-    lr: float = 3e-4
+    lr: float = field(default=3e-4, metadata=above(0))
     """Adam learning rate (paper 5e-6 for Gemini; ~3e-4 suits the built-in tiny model)."""
-    alpha: float = 10.0
+    alpha: float = field(default=10.0, metadata=at_least(0))
     """Reward-shaping weight: turn 2 earns r2 + alpha * (r2 - r1) in Stage II (paper 10)."""
-    beta1: float = 0.05
+    beta1: float = field(default=0.05, metadata=at_least(0))
     """KL coefficient on every turn in Stage II and on turn 2 in Stage I (paper 0.01)."""
-    beta2: float = 0.5
+    beta2: float = field(default=0.5, metadata=at_least(0))
     """Strong KL coefficient on turn 1 in Stage I (paper 0.1; MBPP 0.25)."""
-    problems_per_step: int = 16
+    problems_per_step: int = field(default=16, metadata=at_least(1))
     """Problems per iteration over all processes (paper batch 512)."""
-    samples_per_problem: int = 8
-    """n two-turn rollouts per problem, the RLOO group (paper: not stated; >= 2 needed)."""
-    temperature: float = 1.0
+    samples_per_problem: int = field(default=8, metadata=at_least(2))
+    """n two-turn rollouts per problem, the RLOO group (paper: not stated; >= 2 needed for the
+    leave-one-out baseline)."""
+    temperature: float = field(default=1.0, metadata=at_least(0))
     """Sampling temperature of training rollouts (paper 1.0)."""
-    max_new_tokens: int = 48
+    max_new_tokens: int = field(default=48, metadata=at_least(1))
     """Longest attempt sampled in training."""
-    credit: str = "return"
-    """per_turn (turn-1 tokens get r1, turn-2 tokens the shaped reward) or return (the shaped
-    turn-2 reward also reaches turn-1 tokens through the undiscounted return)."""
-    turns: int = 2
+    credit: Literal["per_turn", "return"] = "per_turn"
+    """per_turn (the paper's per-turn rewards: turn-1 tokens get r1, turn-2 tokens the shaped
+    reward) or return (in Stage II the shaped turn-2 reward also reaches turn-1 tokens through
+    the undiscounted return; the `score-return` method). Stage I always credits per turn."""
+    turns: Literal[1, 2] = 2
     """Attempts trained: 2 (multi-turn) or 1 (single-turn RL on r1, evaluated over two turns)."""
-    stage2_update: str = "reinforce"
+    stage2_update: Literal["reinforce", "star"] = "reinforce"
     """reinforce, or star (Stage II fine-tunes on its own correct online attempts instead)."""
     online_turn1: bool = True
     """False: first attempts come from the base model's offline traces (train.traces)."""
-    kl_estimator: str = "exact"
-    """exact (full-vocabulary KL per token) or k3 (sampled-token estimate, large vocabularies)."""
-    max_grad_norm: float = 1.0
+    kl_estimator: Literal["exact", "sampled"] = "exact"
+    """exact (full-vocabulary KL(pi || ref) at each visited position, in the loss; small
+    vocabularies) or sampled (beta * log pi(y)/pi_ref(y) subtracted from each turn's reward
+    before the baseline: the sequence-level KL penalty of the paper's objective; large
+    vocabularies). See methods/losses.py for the gradient of each."""
+    turn2_samples: int = field(default=1, metadata=at_least(1))
+    """Tree rollouts: second attempts sampled under each first attempt (1 = a chain). With m > 1
+    the turn-2 baseline is the mean over siblings that share the first attempt."""
+    micro_batch_rows: int = field(default=0, metadata=at_least(0))
+    """Sequences per forward/backward pass, gradients accumulated (0 = the whole batch at once;
+    real models: small enough that rows x tokens x vocabulary logits fit the accelerator)."""
+    stats_every: int = field(default=1, metadata=at_least(0))
+    """Steps between the costlier training statistics (policy entropy; 0 = never)."""
+    max_grad_norm: float = field(default=1.0, metadata=above(0))
     """Gradient clipping."""
-    checkpoint_every: int = 25
+    checkpoint_every: int = field(default=25, metadata=at_least(1))
     """Steps between checkpoints (resume points and candidates for the final model)."""
-    eval_every: int = 50
+    eval_every: int = field(default=50, metadata=at_least(0))
     """Steps between greedy two-turn evaluations on held-out problems (0 = never)."""
-    eval_problems: int = 256
+    eval_problems: int = field(default=256, metadata=at_least(1))
     """Held-out problems in each periodic evaluation."""
 
 
@@ -240,7 +335,31 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
             raise UsageError(f"--set expects key=value, got {item!r}")
         value = yaml.safe_load(raw) if raw != "" else ""
         _set_dotted(cfg, key.strip(), value)
+    check_config(cfg)
     return cfg
+
+
+def check_config(cfg: ExperimentConfig) -> None:
+    """Raise UsageError at the first value outside its field's type, choices or range, or a
+    combination of values that cannot work together."""
+    for section in dataclasses.fields(cfg):
+        obj = getattr(cfg, section.name)
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            _check_value(f, hints[f.name], getattr(obj, f.name), f"{section.name}.{f.name}")
+    _check_combinations(cfg)
+
+
+def _check_combinations(cfg: ExperimentConfig) -> None:
+    if cfg.task.name == "division" and cfg.task.split not in BUILTIN_SPLITS:
+        raise UsageError(f"task.split must be {_one_of(BUILTIN_SPLITS)} for the built-in "
+                         f"division task, got {cfg.task.split!r}")
+    if cfg.world.divisor_max < cfg.world.divisor_min:
+        raise UsageError(f"world.divisor_max must be >= world.divisor_min "
+                         f"({cfg.world.divisor_min}), got {cfg.world.divisor_max}")
+    if cfg.pretrain.hidden_size % cfg.pretrain.heads:
+        raise UsageError(f"pretrain.hidden_size must be a multiple of pretrain.heads "
+                         f"({cfg.pretrain.heads}), got {cfg.pretrain.hidden_size}")
 
 
 def config_to_dict(cfg) -> dict:
@@ -297,7 +416,17 @@ def _set_field(obj, name: str, value, dotted: str) -> None:
     if _is_section(obj, name):
         raise UsageError(f"{dotted} is a section; set one of its keys, e.g. {dotted}.<key>=...")
     hints = typing.get_type_hints(type(obj))
-    setattr(obj, name, _coerce(value, hints[name], dotted))
+    setattr(obj, name, _check_value(fields[name], hints[name], value, dotted))
+
+
+def _check_value(f: dataclasses.Field, annotation, value, dotted: str):
+    """`value` coerced to the field's type (and choices), then held to its metadata's range."""
+    value = _coerce(value, annotation, dotted)
+    check = f.metadata.get("check")
+    if check is not None and not check.allows(value):
+        finite = "finite and " if isinstance(value, float) and not math.isfinite(value) else ""
+        raise UsageError(f"{dotted} must be {finite}{check}, got {value!r}")
+    return value
 
 
 def _coerce(value, annotation, dotted: str):
@@ -315,6 +444,12 @@ def _coerce(value, annotation, dotted: str):
             except UsageError:
                 continue
         raise UsageError(f"{dotted}: expected {annotation}, got {value!r}")
+    if origin is Literal:
+        options = typing.get_args(annotation)
+        for option in options:
+            if value == option and type(value) is type(option):  # True is not 1
+                return option
+        raise UsageError(f"{dotted} must be {_one_of(options)}, got {value!r}")
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
@@ -335,3 +470,13 @@ def _coerce(value, annotation, dotted: str):
             return value
         raise UsageError(f"{dotted}: expected {annotation.__name__}, got {value!r}")
     return value
+
+
+def _one_of(options) -> str:
+    """Choices in words.
+
+    >>> _one_of(("sampler", "hf")), _one_of((1, 2, 3))
+    ('sampler or hf', '1, 2 or 3')
+    """
+    words = [str(o) for o in options]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"

@@ -1,5 +1,6 @@
 """The real CLI end to end on a tiny budget, its error messages, and resume after a crash."""
 
+import csv
 import json
 
 import pytest
@@ -108,3 +109,28 @@ def test_help_for_every_command():
     for command in ("pretrain", "collect", "eval", "train", "table", "show-config"):
         code, out, _ = run_main(command, "--help")
         assert code == 0 and ("--set" in out or command == "table")
+
+
+def test_table_names_each_runs_task_and_claims_no_world(tmp_path):
+    m = {"acc_t1": 0.5, "acc_t2": 0.625, "delta": 0.125, "delta_i2c": 0.25, "delta_c2i": 0.125,
+         "answer_changed_frac": 0.375, "edit_distance_ratio_mean": 0.25, "n_trajectories": 8,
+         "task": "gsm8k", "split": "test", "temperature": 0.0}
+    for key in ("acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i"):
+        m[f"{key}_ci"] = [m[key] - 0.125, m[key] + 0.125]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(m))
+    out = tmp_path / "t.md"
+    code, _, err = run_main("table", "--out", str(out), f"SCoRe={tmp_path / 'run'}")
+    assert code == 0, err
+    text = out.read_text()
+    assert ("| SCoRe | gsm8k (test, greedy) | 50.0 [37.5, 62.5] | 62.5 [50.0, 75.0] | "
+            "+12.5 [0.0, 25.0] | 25.0 [12.5, 37.5] | 12.5 [0.0, 25.0] | 37.5 | 0.250 | 8 |") in text
+    assert "division" not in text and "built-in" not in text and "paper" not in text
+    head, row = csv.reader(out.with_suffix(".csv").read_text().splitlines())
+    assert row[:3] == ["SCoRe", "gsm8k (test, greedy)", "0.5"] and head[-1] == "n_trajectories"
+
+
+@pytest.mark.parametrize("command", ["table-sft", "score-table", "score-curves"])
+def test_legacy_report_commands_are_gone(command):
+    code, _, err = run_main(command, "--help")
+    assert code == 2 and "No such command" in err

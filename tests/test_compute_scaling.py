@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from selfcorrect_cli.measure import compute_scaling
-from selfcorrect_cli.measure.compute_scaling import (majority_vote, plot_compute_scaling,
-                                             scaling_curves)
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.measure import compute_scaling
+from selfcorrect_cli.measure.compute_scaling import majority_vote, scaling_curves
+from selfcorrect_cli.report.figures import plot_compute_scaling
 
 GOLD = {"A": "7", "B": "3"}
 

@@ -8,8 +8,9 @@ import math
 import pytest
 import yaml
 
+from selfcorrect_cli.measure.statistics import aggregate
 from selfcorrect_cli.report import findings
-from selfcorrect_cli.report.findings import aggregate, evaluate_findings
+from selfcorrect_cli.report.findings import evaluate_findings
 from selfcorrect_cli.report.findings_files import load_inputs, read_spec
 from tests.conftest import run_main
 
@@ -185,6 +186,8 @@ def test_cli_prints_writes_markdown_and_json_and_exits_zero(tmp_path):
     report = json.loads(out.with_suffix(".json").read_text())
     assert [f["verdict"] for f in report["findings"]] == ["PASS"] * 5 + ["FAIL"]
     assert report["criteria"]["F2_MAX_ABS_DELTA"] == 0.05
+    assert report["criteria"]["NEAR_COPY_RATIO"] == 0.10
+    assert "MISSION" not in out.read_text()  # cite only files a cloner has
 
 
 @pytest.mark.parametrize("spec_text, message", [

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from selfcorrect_cli.measure.metrics import (accuracy_by_attempt, answer_changed, bootstrap_ci,
-                                     correction_metrics, edit_distance_ratio, summarize)
+from selfcorrect_cli.measure.metrics import (NEAR_COPY_RATIO, accuracy_by_attempt, answer_changed,
+                                             answer_changed_rate, correction_metrics,
+                                             edit_distance_ratio, near_copy_fraction, summarize)
+from selfcorrect_cli.measure.statistics import bootstrap_ci, fix_rate
 
 
 @pytest.mark.parametrize("r1, r2, expected", [
@@ -24,18 +26,48 @@ def test_correction_metrics_rejects_mismatched_lengths():
         correction_metrics([1, 0], [1])
 
 
+# Levenshtein distance / the longer length, counted by hand.
 @pytest.mark.parametrize("a, b, expected", [
     ("abc", "abc", 0.0),
-    ("abc", "abd", 1 / 6),      # one substitution over 6 characters
-    ("abc", "", 1.0),           # three deletions over 3 characters
-    ("7:A7", "8:A8", 2 / 8),
+    ("", "", 0.0),              # nothing to edit
+    ("ab", "cd", 1.0),          # two substitutions over 2: nothing shared reaches 1
+    ("abc", "abd", 1 / 3),      # one substitution over 3
+    ("", "xy", 1.0),            # two insertions over 2
+    ("abc", "", 1.0),           # three deletions over 3
+    ("kitten", "sitting", 3 / 7),  # k->s, e->i, insert g; the longer has 7 characters
+    ("7:A7", "8:A8", 2 / 4),
 ])
 def test_edit_distance_ratio(a, b, expected):
     assert edit_distance_ratio(a, b) == pytest.approx(expected)
+    assert edit_distance_ratio(b, a) == pytest.approx(expected)  # symmetric
+
+
+def test_near_copies_are_below_the_threshold():
+    assert NEAR_COPY_RATIO == 0.10  # 0.05 on the old half-scale ratio, fixed before any result
+    assert near_copy_fraction([0.0, 0.099, 0.1, 0.5]) == 0.5
+    with pytest.raises(ValueError):
+        near_copy_fraction([])
 
 
 def test_answer_changed_treats_missing_answers():
     assert answer_changed(None, "3") and not answer_changed("3", "3")
+
+
+def test_answer_changed_rate():
+    assert answer_changed_rate(["1", "2", None, None], ["1", "3", None, "4"]) == 0.5
+    with pytest.raises(ValueError):
+        answer_changed_rate(["1"], [])
+
+
+@pytest.mark.parametrize("acc_t1, delta_i2c, expected", [
+    (0.5, 0.25, 0.5),     # half wrong at t1, half of those fixed
+    (0.8, 0.0, 0.0),      # wrong first attempts, none fixed
+    (0.0, 1.0, 1.0),
+    (1.0, 0.0, None),     # no wrong first attempt: undefined, not 0
+])
+def test_fix_rate(acc_t1, delta_i2c, expected):
+    got = fix_rate(acc_t1, delta_i2c)
+    assert got is None if expected is None else got == pytest.approx(expected)
 
 
 def test_accuracy_by_attempt():
@@ -52,8 +84,7 @@ def test_bootstrap_ci_brackets_the_mean_and_is_degenerate_for_constants():
 def test_summarize_groups_samples_by_problem():
     rewards = np.array([[0, 1], [0, 1], [1, 0], [1, 1]])
     groups = np.array(["p", "p", "q", "q"])
-    out = summarize(rewards, groups, np.array([0.1, 0.2, 0.3, 0.0]),
-                    np.array([True, True, True, False]), bootstrap_samples=50)
+    out = summarize(rewards, groups, np.array([0.1, 0.2, 0.3, 0.0]), 0.75, bootstrap_samples=50)
     assert out["n_problems"] == 2 and out["n_trajectories"] == 4
     assert out["acc_t1"] == 0.5 and out["acc_t2"] == 0.75
     assert out["delta_i2c"] == 0.5 and out["delta_c2i"] == 0.25
@@ -63,3 +94,9 @@ def test_summarize_groups_samples_by_problem():
     for key in ("acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i"):
         low, high = out[f"{key}_ci"]
         assert low <= out[key] <= high
+
+
+def test_summarize_fix_rate_is_undefined_when_every_first_attempt_is_right():
+    out = summarize(np.array([[1, 1], [1, 0]]), np.array(["p", "q"]), np.zeros(2), 0.5,
+                    bootstrap_samples=10)
+    assert out["fix_rate"] is None and out["delta_c2i"] == 0.5

@@ -3,13 +3,17 @@ import os
 
 import pytest
 
-from selfcorrect_cli.report import figures as study_figures
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.report.figures import mean_and_ci, plot_accuracy_by_attempt, plot_sweep
+from selfcorrect_cli.measure import statistics
+from selfcorrect_cli.measure.statistics import mean_and_ci
+from selfcorrect_cli.report import figures as study_figures
+from selfcorrect_cli.report.figures import (plot_accuracy_by_attempt, plot_sweep,
+                                            plot_training_logs)
 
 
 def test_doctests():
     assert doctest.testmod(study_figures).failed == 0
+    assert doctest.testmod(statistics).failed == 0
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -71,3 +75,12 @@ def test_figure_is_readable_by_others(tmp_path):
     finally:
         os.umask(previous)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_training_curves_figure(tmp_path):
+    log = [{"step": s, "train/reward_t1": 0.1 * s, "train/answer_changed": 0.5} for s in range(12)]
+    log.append({"step": 11, "eval/delta": 0.02})
+    out = tmp_path / "curves.png"
+    plot_training_logs([("SCoRe", log), ("w/o Stage I", log[:5])], out)
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left

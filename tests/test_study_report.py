@@ -1,6 +1,7 @@
 """`selfcorrect report` on small hand-made run directories."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -33,8 +34,9 @@ def study(tmp_path):
     for seed, (t1, t2) in enumerate([(0.5, 0.6), (0.5, 0.7), (0.5, 0.8)]):
         put(root / f"seed{seed}/score", metrics(t1, t2, t2 - t1, 0.0, [t1, t2, t2]))
     spec = {"runs": "unused", "seeds": [0, 1, 2],
-            "tables": [{"name": "main", "title": "Main", "paper": "main",
-                        "rows": {"Base": "{runs}/eval/base", "SCoRe": "{runs}/seed{seed}/score"}}],
+            "tables": [{"name": "main", "title": "Main",
+                        "rows": {"Base": {"run": "{runs}/eval/base", "paper": "table2.base"},
+                                 "SCoRe": {"run": "{runs}/seed{seed}/score", "paper": "none"}}}],
             "figures": {"accuracy_by_attempt": {"SCoRe": "{runs}/seed{seed}/score"}}}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -49,12 +51,19 @@ def test_table_rows_are_means_with_t_intervals(study, tmp_path):
     table = (tmp_path / "out/main.md").read_text().splitlines()
     base = next(line for line in table if line.startswith("| Base "))
     score = next(line for line in table if line.startswith("| SCoRe "))
-    # one run: its own bootstrap CI; paper Table 2 values beside
-    assert "| -10.0 [-20.0, 0.0] |" in base and "| 1 | 52.6 | 41.4 | -11.2 |" in base
-    # three seeds: 20.0 +- 24.8 (t(2) = 4.302653, sd 0.1, n 3)
-    assert "| +20.0 [-4.8, 44.8] |" in score and "| 3 |" in score
-    csv_row = (tmp_path / "out/main.csv").read_text().splitlines()[2].split(",")
+    # one run: its own bootstrap CI; the paper row the spec names beside
+    assert "| -10.0 [-20.0, 0.0] |" in base
+    assert base.endswith("| 1 | Table 2: Base | 52.6 | 41.4 | -11.2 | 4.6 | 15.8 |")
+    # three seeds: 20.0 +- 24.8 (t(2) = 4.302653, sd 0.1, n 3); no counterpart, said so
+    assert "| +20.0 [-4.8, 44.8] |" in score
+    assert score.endswith("| 3 | none | - | - | - | - | - |")
+    rows = (tmp_path / "out/main.csv").read_text().splitlines()
+    assert rows[0].endswith("answer_changed_frac,paper_row,paper_acc_t1,paper_acc_t2,"
+                            "paper_delta,paper_delta_i2c,paper_delta_c2i")
+    csv_row = rows[2].split(",")
     assert csv_row[:2] == ["SCoRe", "3"] and float(csv_row[8]) == pytest.approx(0.2)
+    assert csv_row[-6:] == ["none", "", "", "", "", ""]
+    assert rows[1].split(",")[-5] == "0.526"
     report = (tmp_path / "out/report.md").read_text()
     assert "![accuracy_by_attempt](accuracy-by-attempt.png)" in report
     assert "| SCoRe | 50.0 | 70.0 | 70.0 |" in report  # mean Acc@t per attempt
@@ -72,11 +81,17 @@ def test_seeds_override_and_missing_run_is_named(study, tmp_path):
 def test_bad_specs_are_usage_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     for text, message in [("tables: [{name: x}]", "needs name and rows"),
+                          ("tables: [{name: x, paper: main, rows: {a: r}}]", "needs name and rows"),
                           ("figures: {pie: x}", "unknown figure"),
                           ("colour: red", "unknown top-level"),
-                          ("tables: [{name: x, rows: {a: '{run}/x'}}]", "bad placeholder")]:
+                          ("tables: [{name: x, rows: {a: '{run}/x'}}]", "bad placeholder"),
+                          ("tables: [{name: x, rows: {a: {run: r, paper: table9.sota}}}]",
+                           "paper row 'table9.sota' is not in report/paper.py"),
+                          ("tables: [{name: x, rows: {a: {run: r}}}]", "a row is a path or"),
+                          ("tables: [{name: x, rows: {a: {run: r, paper: none}, b: r}}]",
+                           "rows ['b'] name no paper row")]:
         bad.write_text(text)
-        with pytest.raises(UsageError, match=message):
+        with pytest.raises(UsageError, match=re.escape(message)):
             write_report(bad, tmp_path / "out")
     with pytest.raises(UsageError, match="not found"):
         read_study(tmp_path / "absent.yaml")
@@ -110,3 +125,16 @@ def test_sweep_figure_reads_one_tree_per_point(tmp_path):
 def test_cli_report_errors_are_one_line(tmp_path):
     code, out, err = run_main("report", str(tmp_path / "absent.yaml"), "--out", str(tmp_path))
     assert code == 2 and err.strip().count("\n") == 0 and "not found" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tables: [{name: t, rows: {SCoRe: {run: r, paper: table2.scor}}}]\n")
+    code, out, err = run_main("report", str(bad), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.strip().count("\n") == 0 and "table2.scor" in err
+
+
+def test_every_paper_row_of_the_study_spec_exists():
+    spec = read_study("experiments/builtin/study.yaml", runs="r", seeds="0")
+    tables = {t["name"]: t for t in spec["tables"]}
+    assert not tables["base"]["paper"] and all(tables[n]["paper"] for n in ("table1", "table2",
+                                                                             "table4"))
+    links = {label: str(link) for label, _, link in tables["table4"]["rows"]}
+    assert links["SCoRe"] == "Table 4: SCoRe" and links["SCoRe, return credit"] == "None"

@@ -79,7 +79,7 @@ def test_gsm8k_loads_and_grades(tmp_path):
     problems = task.load("test")
     assert [p.answer for p in problems] == ["5", "130000"]
     assert "Final Answer" in task.first_prompt(problems[0])
-    assert task.score(problems, ["The final answer is $5$. I hope it is correct.", "#### 130,001"]) == [1.0, 0.0]
+    assert task.grade(problems, ["The final answer is $5$. I hope it is correct.", "#### 130,001"]) == [1.0, 0.0]
 
 
 def test_gsm8k_row_without_final_answer_names_file_and_line(tmp_path):
@@ -177,7 +177,7 @@ def test_humaneval_grades_full_functions_bodies_and_wrong_code(tmp_path):
     responses = ["```python\ndef add(a, b):\n    return a + b\n```",  # full function
                  "    return a + b\n",                                 # body completing the prompt
                  "```python\ndef add(a, b):\n    return a - b\n```"]   # wrong
-    assert task.score(problems, responses) == [1.0, 1.0, 0.0]
+    assert task.grade(problems, responses) == [1.0, 1.0, 0.0]
 
 
 def test_mbpp_splits_by_task_id_and_grades(tmp_path):
@@ -187,7 +187,7 @@ def test_mbpp_splits_by_task_id_and_grades(tmp_path):
     assert [p.id for p in task.load("train")] == ["mbpp/601"]
     (problem,) = task.load("test")
     assert "assert add(1, 2) == 3" in task.first_prompt(problem)
-    assert task.score([problem, problem], ["def add(a, b):\n    return a + b", "def add(a, b): return 0"]) == [1.0, 0.0]
+    assert task.grade([problem, problem], ["def add(a, b):\n    return a + b", "def add(a, b): return 0"]) == [1.0, 0.0]
 
 
 def test_mbpp_sanitized_json_loads(tmp_path):

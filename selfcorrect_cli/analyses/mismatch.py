@@ -9,8 +9,8 @@ P(y2 right | y1 wrong), with the current model writing y2:
                       wrote for held-out problems, sampled once before training at the
                       temperature the traces were collected with;
 - own / train, own / held-out: y1 freshly written by the current model.
-Decoding follows `sampling` (greedy in the recipe). Writes <out>.png (four curves),
-<out>.md (the numbers) and mismatch.jsonl in the run directory.
+Decoding follows `sampling` (greedy in the recipe). Writes the measurements per step as
+mismatch.jsonl in the run directory; report/analyses.py draws the curves and the table.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.measure.metrics import correction_metrics
+from selfcorrect_cli.measure.statistics import fix_rate
 from selfcorrect_cli.rollout.models import load_model
-from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_atomic
+from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
 from selfcorrect_cli.methods.sft import correction_dataset, fine_tune, read_trace_files
 from selfcorrect_cli.tasks import build_task
 
 CURVES = (("offline", "train"), ("offline", "test"), ("own", "train"), ("own", "test"))
-SPLIT_NAMES = {"train": "training problems", "test": "held-out problems"}
 
 
 def offline_first_attempts(cfg: ExperimentConfig, records: list[dict]) -> dict[str, tuple]:
@@ -76,8 +76,7 @@ def fix_rates(model, tokenizer, cfg: ExperimentConfig, offline: dict) -> dict:
                                progress=False, first_attempts=given)
         r1 = [t.attempts[0].reward for t in trajectories]
         m = correction_metrics(r1, [t.attempts[1].reward for t in trajectories])
-        wrong = 1 - m["acc_t1"]
-        m["fix_rate"] = m["delta_i2c"] / wrong if wrong > 0 else None  # nothing to fix
+        m["fix_rate"] = fix_rate(m["acc_t1"], m["delta_i2c"])
         out[f"{source}/{split}"] = m
     return out
 
@@ -108,53 +107,8 @@ class MismatchProbe(TrainerCallback):
                 self._measure(state, model, processing_class)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_curves(rows: list[dict], out: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    steps = [r["step"] for r in rows]
-    styles = {"offline": "-", "own": "--"}
-    for source, split in CURVES:
-        rates = [r[f"{source}/{split}"]["fix_rate"] for r in rows]
-        ax.plot(steps, [float("nan") if x is None else x for x in rates], styles[source],
-                marker="o", ms=3, color="C0" if split == "train" else "C1",
-                label=f"{'fixed offline' if source == 'offline' else 'own'} first attempts, "
-                      f"{SPLIT_NAMES[split]}")
-    ax.set_xlabel("Pair-SFT optimizer step")
-    ax.set_ylabel("fix rate: P(y2 right | y1 wrong)")
-    ax.set_ylim(0, 1)
-    ax.set_title("Distribution mismatch during Pair-SFT")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-
-
-def mismatch_table(rows: list[dict]) -> str:
-    header = ["step", *(f"{s}/{'train' if p == 'train' else 'held-out'}" for s, p in CURVES)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        cells = [str(r["step"])]
-        for source, split in CURVES:
-            m = r[f"{source}/{split}"]
-            rate = "-" if m["fix_rate"] is None else f"{m['fix_rate']:.3f}"
-            cells.append(f"{rate} (t1 {m['acc_t1']:.2f}, Δ {m['delta']:+.3f})")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("\nEach cell: fix rate P(y2 right | y1 wrong), then Acc@t1 of the first "
-                 "attempts used and Delta(t1,t2).")
-    return "\n".join(lines) + "\n"
-
-
-def analyze_mismatch(cfg: ExperimentConfig, out: Path, progress: bool = True) -> list[dict]:
-    """Train Pair-SFT with the probe attached; write the figure and the table."""
+def analyze_mismatch(cfg: ExperimentConfig, progress: bool = True) -> list[dict]:
+    """Train Pair-SFT with the probe attached; returns the rows written to mismatch.jsonl."""
     if cfg.sft.mismatch_every < 1:
         raise UsageError("sft.mismatch_every must be at least 1")
     cfg = copy.deepcopy(cfg)
@@ -169,9 +123,4 @@ def analyze_mismatch(cfg: ExperimentConfig, out: Path, progress: bool = True) ->
     log_path.unlink(missing_ok=True)
     probe = MismatchProbe(cfg, offline, log_path)
     fine_tune(cfg, data, run_dir / "pair-sft", callbacks=(probe,), progress=progress)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot_curves(probe.rows, out.with_suffix(".png"))
-    write_atomic(out.with_suffix(".md"), "## Distribution mismatch (paper Figure 4)\n\n"
-                 f"![curves]({out.with_suffix('.png').name})\n\n" + mismatch_table(probe.rows))
     return probe.rows

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.rollout.generation import rollout
-from selfcorrect_cli.measure.metrics import answer_changed, edit_distance_ratio, summarize
+from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
 from selfcorrect_cli.tasks import build_task
@@ -101,7 +101,7 @@ def metrics_from_traces(records: list[dict], bootstrap_samples: int, seed: int =
     second = [r["turns"][1] for r in records]
     ratios = np.array([edit_distance_ratio(a["response"], b["response"])
                        for a, b in zip(first, second)])
-    changed = np.array([answer_changed(a["answer"], b["answer"]) for a, b in zip(first, second)])
+    changed = answer_changed_rate([a["answer"] for a in first], [b["answer"] for b in second])
     return summarize(rewards, groups, ratios, changed, bootstrap_samples, seed)
 
 

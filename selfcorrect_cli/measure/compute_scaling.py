@@ -8,18 +8,17 @@ share the x axis "responses generated per problem".
 Input is the trace records of `selfcorrect collect` (traces.py), at least 2 * max(K) two-turn
 samples per problem. The voted answer is right if some record in the vote gave that answer
 with reward 1 in that turn: the reward is a function of the answer, so one is enough.
+Computes only; report/figures.py draws the curves.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.measure.metrics import bootstrap_ci
-from selfcorrect_cli.report.figures import pyplot, save_figure
+from selfcorrect_cli.measure.statistics import bootstrap_ci
 
 
 def majority_vote(answers: list[str | None]) -> str | None:
@@ -83,35 +82,6 @@ def scaling_curves(records: list[dict], ks: tuple[int, ...] = (1, 2, 4, 8, 16),
                              for j in range(len(ks))]
     out["n_problems"] = len(problems)
     return out
-
-
-def plot_compute_scaling(curves: dict[str, dict], out: Path) -> None:
-    """One figure: accuracy against responses per problem, for each labelled `scaling_curves`
-    result a solid line (sequential) and a dashed one (parallel) in one colour, CI as bands."""
-    if not curves:
-        raise UsageError("compute-scaling figure: no curves given")
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (label, c) in enumerate(curves.items()):
-        x = c["responses"]
-        for name, style, what in (("sequential", "-", "K attempts + 1 self-correction each"),
-                                  ("parallel", "--", "majority over 2K first attempts")):
-            y = 100 * np.asarray(c[name])
-            ci = 100 * np.asarray(c[f"{name}_ci"])  # (K, 2)
-            ax.plot(x, y, style, marker="o", ms=4, color=f"C{i}", label=f"{label}: {what}")
-            ax.fill_between(x, ci[:, 0], ci[:, 1], color=f"C{i}", alpha=0.12, lw=0)
-    ticks = sorted({r for c in curves.values() for r in c["responses"]})
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()  # log axes add unlabelled minor ticks between the powers of two
-    ax.set_xlabel("responses generated per problem (2K)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Inference-compute scaling (paper Figure 1, right)")
-    ax.grid(alpha=0.3)
-    # Below the axes: the labels are long and the lines can run anywhere in the plot. Two
-    # columns, filled column by column, put each label's pair of lines under each other.
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
-    save_figure(fig, out)
 
 
 def _samples_by_problem(records: list[dict], needed: int) -> list[list[dict]]:

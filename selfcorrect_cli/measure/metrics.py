@@ -1,13 +1,24 @@
-"""Self-correction metrics, pure functions over per-trajectory rewards.
+"""Self-correction metrics, pure functions over per-trajectory rewards and attempts.
 
 All rates are fractions of ALL trajectories (not conditional rates), as in the SCoRe paper:
-Delta(t1,t2) = Acc@t2 - Acc@t1 = Delta i->c - Delta c->i.
+Delta(t1,t2) = Acc@t2 - Acc@t1 = Delta i->c - Delta c->i. The one conditional rate, the fix
+rate, and the confidence intervals are in statistics.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
+
+from selfcorrect_cli.measure.statistics import bootstrap_ci, fix_rate
+
+# A second attempt whose edit-distance ratio to the first is below this is a near copy: it
+# edits fewer than 10% of the characters of the longer attempt. Used by the collapse analysis
+# (paper Figure 3) and by finding F3. Fixed before any result was seen as 0.05 on the earlier
+# scale (distance / combined length, which is about half of distance / longer length for
+# attempts of similar length); restated as 0.10 when the ratio moved to the 0-1 scale, so that
+# the criterion keeps its meaning (about 3 edited characters in a 30-character attempt).
+NEAR_COPY_RATIO = 0.10
 
 
 def correction_metrics(r1, r2) -> dict[str, float]:
@@ -31,17 +42,32 @@ def correction_metrics(r1, r2) -> dict[str, float]:
 
 
 def edit_distance_ratio(a: str, b: str) -> float:
-    """Levenshtein distance normalised by the combined length: 0 identical, 1 nothing shared.
+    """Levenshtein distance / the longer length, on a true 0-1 scale: 0 identical, 1 when
+    nothing can be kept (every character of the longer string edited); 0 for two empty ones.
 
     >>> edit_distance_ratio("abcd", "abcd")
     0.0
-    >>> edit_distance_ratio("ab", "cd")   # 2 substitutions / 4 characters
-    0.5
-    >>> edit_distance_ratio("", "")
-    0.0
+    >>> edit_distance_ratio("ab", "cd")   # 2 substitutions / 2 characters
+    1.0
+    >>> round(edit_distance_ratio("abc", "abd"), 4)   # 1 substitution / 3
+    0.3333
+    >>> edit_distance_ratio("", "xy"), edit_distance_ratio("", "")
+    (1.0, 0.0)
+    >>> edit_distance_ratio("kitten", "sitting") == 3 / 7   # k->s, e->i, +g over 7
+    True
     """
-    total = len(a) + len(b)
-    return Levenshtein.distance(a, b) / total if total else 0.0
+    return Levenshtein.normalized_distance(a, b)
+
+
+def near_copy_fraction(ratios) -> float:
+    """Share of (y1, y2) pairs whose edit-distance ratio is below NEAR_COPY_RATIO.
+
+    >>> near_copy_fraction([0.0, 0.01, 0.2, 0.5])
+    0.5
+    """
+    if len(ratios) == 0:
+        raise ValueError("near_copy_fraction needs at least one edit-distance ratio")
+    return sum(r < NEAR_COPY_RATIO for r in ratios) / len(ratios)
 
 
 def answer_changed(first: str | None, second: str | None) -> bool:
@@ -53,20 +79,15 @@ def answer_changed(first: str | None, second: str | None) -> bool:
     return first != second
 
 
-def bootstrap_ci(values_by_group: np.ndarray, statistic, samples: int, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of `statistic` over groups (problems), resampled with replacement.
+def answer_changed_rate(first: list, second: list) -> float:
+    """Share of second attempts whose final answer differs from the first (answer_changed).
 
-    values_by_group: (G, ...) one entry per problem, so the samples of one problem move
-    together and the CI reflects the number of problems, not of samples.
+    >>> answer_changed_rate(["7", "7", None, "3"], ["7", "8", "5", "3"])
+    0.5
     """
-    rng = np.random.default_rng(seed)
-    n = len(values_by_group)
-    stats = np.empty(samples)
-    for i in range(samples):
-        stats[i] = statistic(values_by_group[rng.integers(0, n, n)])
-    tail = (1 - level) / 2
-    return float(np.quantile(stats, tail)), float(np.quantile(stats, 1 - tail))
+    if len(first) != len(second) or not first:
+        raise ValueError("need the same, non-zero number of first and second answers")
+    return sum(answer_changed(a, b) for a, b in zip(first, second)) / len(first)
 
 
 def accuracy_by_attempt(rewards: np.ndarray) -> list[float]:
@@ -79,11 +100,11 @@ def accuracy_by_attempt(rewards: np.ndarray) -> list[float]:
 
 
 def summarize(rewards: np.ndarray, groups: np.ndarray, edit_ratios: np.ndarray,
-              changed: np.ndarray, bootstrap_samples: int, seed: int = 0) -> dict:
+              changed_rate: float, bootstrap_samples: int, seed: int = 0) -> dict:
     """Everything `eval` reports, with 95% bootstrap CIs over problems.
 
     rewards: (N, T) per trajectory and attempt; groups: (N,) problem index of each trajectory;
-    edit_ratios, changed: (N,) between attempts 1 and 2.
+    edit_ratios: (N,) between attempts 1 and 2; changed_rate: answer_changed_rate of them.
     """
     rewards = np.asarray(rewards, dtype=float)
     r1, r2 = rewards[:, 0], rewards[:, 1]
@@ -103,8 +124,8 @@ def summarize(rewards: np.ndarray, groups: np.ndarray, edit_ratios: np.ndarray,
     out["accuracy_by_attempt"] = accuracy_by_attempt(rewards)
     out["edit_distance_ratio_mean"] = float(np.mean(edit_ratios))
     out["edit_distance_ratios"] = [round(float(x), 4) for x in edit_ratios]
-    out["answer_changed_frac"] = float(np.mean(changed))
-    out["fix_rate"] = out["delta_i2c"] / (1 - out["acc_t1"]) if out["acc_t1"] < 1 else 0.0
+    out["answer_changed_frac"] = float(changed_rate)
+    out["fix_rate"] = fix_rate(out["acc_t1"], out["delta_i2c"])
     out["n_trajectories"] = int(len(rewards))
     out["n_problems"] = int(len(per_problem))
     return out

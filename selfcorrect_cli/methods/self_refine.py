@@ -59,8 +59,8 @@ def refine_batch(model, tokenizer, task: Task, problems: list[Problem], cfg: Exp
                                        skip_special_tokens=True)
         for out, text in zip(outputs, texts):
             out.append(text)
-    first = task.score(jobs, [o[0] for o in outputs])
-    second = task.score(jobs, [o[2] for o in outputs])
+    first = task.grade(jobs, [o[0] for o in outputs])
+    second = task.grade(jobs, [o[2] for o in outputs])
     return [{"problem_id": p.id, "sample_index": i % cfg.sampling.n_samples, "task": task.name,
              "split": cfg.task.split, "gold": p.answer, "critique": out[1],
              "turns": [{"prompt": task.first_prompt(p), "response": out[0],

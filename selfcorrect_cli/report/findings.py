@@ -1,4 +1,7 @@
-"""`selfcorrect findings`: check the mission's findings F1-F6 against measured metrics files.
+"""`selfcorrect findings`: check the SCoRe paper's findings F1-F6 against measured metrics.
+
+The six claims are listed in CLAIMS below; README.md ("The study") and docs/built-in-world.md
+say what the built-in study found for each.
 
 A findings spec (YAML) names, per role, one directory per seed:
 
@@ -16,19 +19,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import mean, stdev
+from statistics import mean
 
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.measure.metrics import NEAR_COPY_RATIO, near_copy_fraction
+from selfcorrect_cli.measure.statistics import Estimate, aggregate
+from selfcorrect_cli.report.tables import markdown_table
 
 # ---------------- criteria: fixed in advance, never tuned to a result ----------------------
 # F1: "substantial" c->i: at least 2% of all problems flipped right -> wrong.
 F1_MIN_C2I = 0.02
 # F2: "little or no net gain": an SFT method's |Delta| stays below 5 points.
 F2_MAX_ABS_DELTA = 0.05
-# F3: a second attempt with edit-distance ratio below this is a near copy of the first
-# (the same threshold analysis_collapse summarises).
-NEAR_COPY_RATIO = 0.05
-# F3: collapse = at least half of the SFT models' second attempts are near copies ...
+# F3: a second attempt with edit-distance ratio below NEAR_COPY_RATIO (0.10, imported above) is
+# a near copy of the first; it is defined with the ratio in measure/metrics.py, which the
+# collapse analysis uses too. Collapse = at least half of the SFT models' second attempts are
+# near copies ...
 F3_MIN_NEAR_COPY = 0.5
 # ... and SCoRe's near-copy fraction is at least 10 points below each SFT method's.
 F3_MIN_GAP = 0.1
@@ -45,56 +51,12 @@ LABELS = {"base": "Base", "star": "STaR", "pair_sft": "Pair-SFT", "score": "SCoR
           "single_turn_rl": "single-turn RL", "no_stage1": "w/o Stage I",
           "no_shaping": "w/o shaping"}
 
-# Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..30 (no scipy in our deps).
-_T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004,
-         2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905,
-         2.109816, 2.100922, 2.093024, 2.085963, 2.079614, 2.073873, 2.068658, 2.063899,
-         2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
 
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean over seeds with its 95% CI (None where one seed gave no interval)."""
-    mean: float
-    low: float | None
-    high: float | None
-    seeds: int
-
-    def __str__(self) -> str:
-        ci = "" if self.low is None else f" [{self.low:.3f}, {self.high:.3f}]"
-        return f"{self.mean:.3f}{ci}"
-
-
-def aggregate(values, cis=None) -> Estimate:
-    """Mean and 95% CI across seeds: a t-interval for several, the run's own CI for one.
-
-    >>> aggregate([0.1, 0.2, 0.3])   # sd 0.1, se 0.1/sqrt(3), t(2) = 4.302653
-    Estimate(mean=0.2, low=-0.04841, high=0.44841, seeds=3)
-    >>> aggregate([0.04], cis=[(0.01, 0.07)])   # one seed: its bootstrap CI over problems
-    Estimate(mean=0.04, low=0.01, high=0.07, seeds=1)
-    """
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("aggregate needs at least one value")
-    centre = mean(values)
-    if len(values) == 1:
-        low, high = (float(x) for x in cis[0]) if cis else (None, None)
-        return Estimate(round(centre, 5), low, high, 1)
-    # Beyond 30 degrees of freedom the df=30 quantile is used: slightly wide, never narrow.
-    half = _T975[min(len(values) - 1, 30) - 1] * stdev(values) / math.sqrt(len(values))
-    return Estimate(round(centre, 5), round(centre - half, 5), round(centre + half, 5),
-                    len(values))
-
-
-def near_copy_fraction(ratios) -> float:
-    """Share of (y1, y2) pairs whose edit-distance ratio is below NEAR_COPY_RATIO.
-
-    >>> near_copy_fraction([0.0, 0.01, 0.2, 0.5])
-    0.5
-    """
+def _near_copies(m: dict) -> float:
+    ratios = m.get("edit_distance_ratios", [])
     if not ratios:
         raise UsageError("metrics.json has an empty edit_distance_ratios list")
-    return sum(r < NEAR_COPY_RATIO for r in ratios) / len(ratios)
+    return near_copy_fraction(ratios)
 
 
 def answer_change_trend(log: list[dict]) -> tuple[float, float] | None:
@@ -223,8 +185,7 @@ def check_f2(inputs: Inputs) -> Finding:
 def check_f3(inputs: Inputs) -> Finding:
     if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
         return Finding("F3", CLAIMS["F3"], MISSING, missing=missing)
-    copies = {role: aggregate([near_copy_fraction(m.get("edit_distance_ratios", []))
-                               for m in inputs.evals[role]])
+    copies = {role: aggregate([_near_copies(m) for m in inputs.evals[role]])
               for role in ("star", "pair_sft", "score")}
     parts = []
     for role in ("star", "pair_sft"):
@@ -317,8 +278,7 @@ def evaluate_findings(inputs: Inputs) -> list[Finding]:
 # ---------------- the report ---------------------------------------------------------------
 def findings_table(findings: list[Finding], inputs: Inputs) -> str:
     """Markdown: one row per finding with its verdict and the numbers behind it."""
-    lines = ["## Findings F1-F6 (MISSION.md) from measured metrics", "",
-             "| finding | claim | verdict | numbers |", "|---|---|---|---|"]
+    rows = []
     for f in findings:
         if f.verdict == MISSING:
             numbers = "missing " + "; ".join(f.missing)
@@ -326,17 +286,19 @@ def findings_table(findings: list[Finding], inputs: Inputs) -> str:
             numbers = "; ".join(f"{p.claim}: {'yes' if p.passed else 'no'} ({p.numbers})"
                                 for p in f.parts)
         numbers += f"; context: {f.context}" if f.context else ""
-        lines.append(f"| {f.name} | {f.claim} | {f.verdict} | {numbers} |")
+        rows.append([f.name, f.claim, f.verdict, numbers])
     seeds = {role: len(runs) for role, runs in inputs.evals.items()}
     seeds.update({f"train.{r}": len(logs) for r, logs in inputs.train_logs.items()})
     if inputs.mismatch is not None:
         seeds["mismatch"] = len(inputs.mismatch)
-    lines += ["", "Acc, Delta, i->c, c->i: fractions of all problems; near copies: fraction of "
-              "(y1, y2) pairs; fix rates: P(y2 right | y1 wrong); answer changes: training "
-              "batches. Brackets: 95% CI, a t-interval across seeds where an input has several, "
-              "else the single run's bootstrap CI over problems (none where it has none). "
-              "Criteria are fixed in selfcorrect_cli/report/findings.py.",
-              "Seeds per input: " + (", ".join(f"{k} {n}" for k, n in seeds.items()) or "none")]
+    lines = ["## Findings F1-F6 of the SCoRe paper, from measured metrics", "",
+             markdown_table(["finding", "claim", "verdict", "numbers"], rows), "",
+             "Acc, Delta, i->c, c->i: fractions of all problems; near copies: fraction of "
+             "(y1, y2) pairs; fix rates: P(y2 right | y1 wrong); answer changes: training "
+             "batches. Brackets: 95% CI, a t-interval across seeds where an input has several, "
+             "else the single run's bootstrap CI over problems (none where it has none). "
+             "Criteria are fixed in selfcorrect_cli/report/findings.py.",
+             "Seeds per input: " + (", ".join(f"{k} {n}" for k, n in seeds.items()) or "none")]
     return "\n".join(lines) + "\n"
 
 

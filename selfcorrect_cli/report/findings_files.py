@@ -23,7 +23,7 @@ METRICS, TRAIN_LOG, MISMATCH_LOG = "metrics.json", "train_log.jsonl", "mismatch.
 def read_spec(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
     """The spec as {"eval": {role: [dir]}, "train": {role: [dir]}, "mismatch": [file]}.
 
-    Paths may hold {runs} and {seed} (study_paths.py): `runs` and `seeds` override the spec's
+    Paths may hold {runs} and {seed} (report/paths.py): `runs` and `seeds` override the spec's
     own `runs:` and `seeds:` defaults.
     """
     raw = read_spec_yaml(path, "findings spec")

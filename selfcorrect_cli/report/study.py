@@ -1,8 +1,11 @@
 """`selfcorrect report`: a study spec (experiments/builtin/study.yaml) to tables and figures.
 
-The spec names run directories with {runs} and {seed} (study_paths.py). Tables come out as
-<out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them all. Every input must
-exist: a missing run is named in a one-line error rather than left out of a table silently.
+The spec names run directories with {runs} and {seed} (report/paths.py). A table row is a
+path, or {run: path, paper: key} to set a row of the paper (report/paper.py) beside it; in a
+table with paper columns every row names its paper row, `none` where the paper has none.
+Tables come out as <out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them
+all. Every input must exist: a missing run is named in a one-line error rather than left out
+of a table silently.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from statistics import mean
 
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
-from selfcorrect_cli.report.tables import load_metrics
 from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.measure.statistics import aggregate
+from selfcorrect_cli.report.paper import paper_row
 from selfcorrect_cli.report.paths import expand, parse_seeds
-from selfcorrect_cli.report.study_tables import PAPERS, seed_csv, seed_table
+from selfcorrect_cli.report.study_tables import seed_csv, seed_table
+from selfcorrect_cli.report.tables import load_metrics, markdown_table
 
 FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
            "sweep")
@@ -40,14 +45,18 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
     tables = []
     for index, table in enumerate(raw.get("tables") or []):
         if not isinstance(table, dict) or not {"name", "rows"} <= set(table) \
-                or set(table) - {"name", "title", "paper", "rows"}:
-            raise UsageError(f"{path}: tables[{index}] needs name and rows (optional: title, paper)")
-        if table.get("paper") and table["paper"] not in PAPERS:
-            raise UsageError(f"{path}: tables[{index}].paper must be one of {list(PAPERS)}")
-        rows = [(str(label), paths(t, f"{table['name']}.{label}"))
-                for label, t in (table["rows"] or {}).items()]
+                or set(table) - {"name", "title", "rows"}:
+            raise UsageError(f"{path}: tables[{index}] needs name and rows (optional: title)")
+        where = f"{path}: {table['name']}"
+        rows = [_table_row(str(label), value, f"{where}.{label}", paths)
+                for label, value in (table["rows"] or {}).items()]
+        linked = [row[3] for row in rows]
+        if any(linked) and not all(linked):
+            unlinked = [row[0] for row in rows if not row[3]]
+            raise UsageError(f"{where}: rows {unlinked} name no paper row while others do; "
+                             "give each {run: ..., paper: <key or none>}")
         tables.append({"name": str(table["name"]), "title": table.get("title", table["name"]),
-                       "paper": table.get("paper"), "rows": rows})
+                       "paper": any(linked), "rows": [row[:3] for row in rows]})
     figures = raw.get("figures") or {}
     if set(figures) - set(FIGURES):
         raise UsageError(f"{path}: unknown figure(s) {sorted(set(figures) - set(FIGURES))}; "
@@ -61,6 +70,15 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
         else:
             expanded[name] = paths(value, name)
     return {"tables": tables, "figures": expanded, "runs": root, "seeds": seed_list}
+
+
+def _table_row(label: str, value, where: str, paths) -> tuple:
+    """(label, run directories, paper row or None, whether the spec linked it to the paper)."""
+    if not isinstance(value, dict):
+        return label, paths(value, where), None, False
+    if set(value) != {"run", "paper"}:
+        raise UsageError(f"{where}: a row is a path or {{run: <path>, paper: <key or none>}}")
+    return label, paths(value["run"], where), paper_row(value["paper"], where), True
 
 
 def _sweep_spec(value, path, root, seeds) -> dict:
@@ -80,6 +98,10 @@ def _sweep_spec(value, path, root, seeds) -> dict:
 
 
 # --- inputs -----------------------------------------------------------------------------------
+def read_train_log(run_dir: str | Path) -> list[dict]:
+    return read_jsonl(Path(run_dir) / "train_log.jsonl", "run `selfcorrect train` there first")
+
+
 def mean_log(logs: list[list[dict]]) -> list[dict]:
     """Seeds' train logs averaged per step, key by key (a key absent in a seed is skipped).
 
@@ -96,57 +118,24 @@ def mean_log(logs: list[list[dict]]) -> list[dict]:
             for step, values in sorted(by_step.items())]
 
 
-def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
-    """Seeds' mismatch rows averaged per step: fix rates (ignoring undefined ones) and Acc@t1.
-
-    >>> a = [{"step": 0, "own/test": {"fix_rate": 0.2, "acc_t1": 0.5, "delta": 0.0}}]
-    >>> b = [{"step": 0, "own/test": {"fix_rate": None, "acc_t1": 0.7, "delta": 0.1}}]
-    >>> mean_mismatch([a, b])[0]["own/test"]
-    {'fix_rate': 0.2, 'acc_t1': 0.6, 'delta': 0.05}
-    """
-    by_step: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for rows in runs:
-        for row in rows:
-            for curve, m in row.items():
-                if isinstance(m, dict):
-                    by_step[row["step"]][curve].append(m)
-    out = []
-    for step, curves in sorted(by_step.items()):
-        row = {"step": step}
-        for curve, ms in curves.items():
-            rates = [m["fix_rate"] for m in ms if m.get("fix_rate") is not None]
-            row[curve] = {"fix_rate": mean(rates) if rates else None,
-                          "acc_t1": mean(m["acc_t1"] for m in ms),
-                          "delta": mean(m["delta"] for m in ms)}
-        out.append(row)
-    return out
-
-
-# --- figures ----------------------------------------------------------------------------------
+# --- figures: each draws its PNG and returns the Markdown shown under it -----------------------
 def _figure_collapse(dirs: list[str], out: Path) -> str:
-    from selfcorrect_cli.analyses.collapse import plot_histograms
+    from selfcorrect_cli.report.analyses import collapse_section
 
     results = read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
-    plot_histograms(results, out)
-    lines = ["| model | split | ratio < 0.05 | answer changed | mean ratio |", "|---|---|---|---|---|"]
-    for label, splits in results.items():
-        for split, s in splits.items():
-            lines.append(f"| {label} | {split} | {s['near_copy_frac']:.2f} | "
-                         f"{s['answer_changed_frac']:.2f} | {s['edit_ratio_mean']:.3f} |")
-    return "\n".join(lines)
+    return collapse_section(results, out)
 
 
 def _figure_mismatch(dirs: list[str], out: Path) -> str:
-    from selfcorrect_cli.analyses.mismatch import mismatch_table, plot_curves
+    from selfcorrect_cli.report.analyses import mean_mismatch, mismatch_section
 
     rows = mean_mismatch([read_jsonl(Path(d) / "mismatch.jsonl",
                                       "run `selfcorrect analyze-mismatch`") for d in dirs])
-    plot_curves(rows, out)
-    return f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_table(rows)
+    return f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_section(rows, out)
 
 
 def _figure_training(runs: list[tuple[str, list[str]]], out: Path) -> str:
-    from selfcorrect_cli.report.score_report import plot_training_logs, read_train_log
+    from selfcorrect_cli.report.figures import plot_training_logs
 
     logs = [(label, mean_log([read_train_log(d) for d in dirs])) for label, dirs in runs]
     plot_training_logs(logs, out)
@@ -158,48 +147,43 @@ def _figure_attempts(runs: list[tuple[str, list[str]]], out: Path) -> str:
 
     series = {label: [load_metrics(d)["accuracy_by_attempt"] for d in dirs] for label, dirs in runs}
     plot_accuracy_by_attempt(series, out)
-    lines = ["| method | " + " | ".join(f"Acc@t{t + 1}" for t in
-                                         range(len(next(iter(series.values()))[0]))) + " |"]
-    lines.append("|" + "---|" * (len(lines[0].split("|")) - 2))
-    for label, seeds in series.items():
-        values = [mean(v) for v in zip(*seeds)]
-        lines.append(f"| {label} | " + " | ".join(f"{100 * v:.1f}" for v in values) + " |")
-    return "\n".join(lines)
+    attempts = len(next(iter(series.values()))[0])
+    rows = [[label, *(f"{100 * mean(v):.1f}" for v in zip(*seeds))]
+            for label, seeds in series.items()]
+    return markdown_table(["method", *(f"Acc@t{t + 1}" for t in range(attempts))], rows)
 
 
 def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
-    from selfcorrect_cli.measure.compute_scaling import plot_compute_scaling, scaling_curves
+    from selfcorrect_cli.measure.compute_scaling import scaling_curves
+    from selfcorrect_cli.report.figures import plot_compute_scaling
 
     curves = {label: scaling_curves(read_jsonl(Path(dirs[0]) / "traces.jsonl",
                                                 "run `selfcorrect collect`"))
               for label, dirs in runs}
     plot_compute_scaling(curves, out)
-    lines = ["| method | K | responses | majority over 2K first attempts | K attempts + "
-             "1 correction each |", "|---|---|---|---|---|"]
-    for label, c in curves.items():
-        for i, k in enumerate(c["k"]):
-            lines.append(f"| {label} | {k} | {c['responses'][i]} | {100 * c['parallel'][i]:.1f} | "
-                         f"{100 * c['sequential'][i]:.1f} |")
-    return "\n".join(lines)
+    rows = [[label, k, c["responses"][i], f"{100 * c['parallel'][i]:.1f}",
+             f"{100 * c['sequential'][i]:.1f}"]
+            for label, c in curves.items() for i, k in enumerate(c["k"])]
+    return markdown_table(["method", "K", "responses", "majority over 2K first attempts",
+                           "K attempts + 1 correction each"], rows)
 
 
 def _figure_sweep(spec: dict, out: Path) -> str:
-    from selfcorrect_cli.report.findings import aggregate
     from selfcorrect_cli.report.figures import plot_sweep
 
     points: dict[str, list] = defaultdict(list)
-    lines = ["| " + spec["xlabel"] + " | method | Delta [95% CI] | Acc@t1 | answer changed |",
-             "|---|---|---|---|---|"]
+    rows = []
     for x, methods in spec["points"]:
         for label, dirs in methods.items():
             runs = [load_metrics(d) for d in dirs]
             e = aggregate([m["delta"] for m in runs], [m["delta_ci"] for m in runs])
             points[label].append((x, 100 * e.mean, 100 * e.low, 100 * e.high))
-            lines.append(f"| {x:g} | {label} | {100 * e.mean:+.1f} [{100 * e.low:.1f}, "
-                         f"{100 * e.high:.1f}] | {100 * mean(m['acc_t1'] for m in runs):.1f} | "
-                         f"{100 * mean(m['answer_changed_frac'] for m in runs):.1f} |")
+            rows.append([f"{x:g}", label, f"{100 * e.mean:+.1f} [{100 * e.low:.1f}, "
+                         f"{100 * e.high:.1f}]", f"{100 * mean(m['acc_t1'] for m in runs):.1f}",
+                         f"{100 * mean(m['answer_changed_frac'] for m in runs):.1f}"])
     plot_sweep(dict(points), out, xlabel=spec["xlabel"])
-    return "\n".join(lines)
+    return markdown_table([spec["xlabel"], "method", "Delta [95% CI]", "Acc@t1",
+                           "answer changed"], rows)
 
 
 FIGURE_WRITERS = {
@@ -227,7 +211,8 @@ def write_report(spec_path: str | Path, out: str | Path, runs: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     written, sections = [], []
     for table in spec["tables"]:
-        rows = [(label, [load_metrics(d) for d in dirs]) for label, dirs in table["rows"]]
+        rows = [(label, [load_metrics(d) for d in dirs], link)
+                for label, dirs, link in table["rows"]]
         text = seed_table(rows, table["title"], table["paper"])
         for suffix, content in ((".md", text), (".csv", seed_csv(rows, table["paper"]))):
             write_atomic(out / f"{table['name']}{suffix}", content)
@@ -235,11 +220,8 @@ def write_report(spec_path: str | Path, out: str | Path, runs: str | None = None
         sections.append(text)
     for name, inputs in spec["figures"].items():
         filename, title, writer = FIGURE_WRITERS[name]
-        target = out / filename
-        temporary = target.with_name(f".{target.stem}.tmp.png")  # never a half-written PNG
-        details = writer(inputs, temporary)
-        temporary.replace(target)
-        written.append(target)
+        details = writer(inputs, out / filename)  # figures.save_figure: never half a PNG
+        written.append(out / filename)
         sections.append(f"## {title}\n\n![{name}]({filename})\n\n{details}\n")
     seeds_text = ", ".join(map(str, spec["seeds"]))
     header = (f"# Self-correction study: {spec['runs']}\n\nSeeds {seeds_text}. Written by "

@@ -1,23 +1,24 @@
-"""The study's tables: one row per method, mean over seeds with a 95% CI, the paper beside.
+"""Tables of eval runs, one row per method: the study's and the ad-hoc `selfcorrect table`.
 
-A row's runs are the metrics.json of each seed. With several seeds a cell is the mean and a
-Student t-interval across seeds; with one run (the base model, Self-Refine) it is that run's
-bootstrap CI over problems. The table says which, per row, in its `seeds` column.
+A study row's runs are the metrics.json of each seed. With several seeds a cell is the mean
+and a Student t-interval across seeds; with one run (the base model, Self-Refine) it is that
+run's bootstrap CI over problems. The table says which, per row, in its `seeds` column. Where
+the spec links rows to the paper (report/paper.py), the paper's row and numbers sit beside.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+from pathlib import Path
 
-from selfcorrect_cli.report.findings import Estimate, aggregate
-from selfcorrect_cli.report.score_report import PAPER
-from selfcorrect_cli.report.sft_report import PAPER_TABLE1
+from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.measure.statistics import Estimate, aggregate
+from selfcorrect_cli.report.paper import NO_COUNTERPART, SOURCE, PaperRow
+from selfcorrect_cli.report.tables import csv_table, markdown_table, percent_cell
 
-# Paper numbers (percent: Acc@t1, Acc@t2, Delta, i->c, c->i) by the spec's `paper:` name.
-PAPERS = {"table1": PAPER_TABLE1, "main": PAPER["main"], "ablations": PAPER["ablations"]}
 KEYS = ("acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i")
 NAMES = ("Acc@t1", "Acc@t2", "Delta(t1,t2)", "Delta i->c", "Delta c->i")
+# (label, metrics.json of each seed, the linked paper row or None)
+StudyRow = tuple[str, list[dict], PaperRow | None]
 
 
 def row_estimates(runs: list[dict]) -> dict[str, Estimate]:
@@ -34,57 +35,90 @@ def row_estimates(runs: list[dict]) -> dict[str, Estimate]:
     return out
 
 
-def _cell(e: Estimate, signed: bool = False) -> str:
-    value = f"{100 * e.mean:+.1f}" if signed else f"{100 * e.mean:.1f}"
-    if e.low is None:
-        return value
-    return f"{value} [{100 * e.low:.1f}, {100 * e.high:.1f}]"
+def _paper_cells(row: PaperRow | None) -> list[str]:
+    if row is None:
+        return [NO_COUNTERPART, *["-"] * len(KEYS)]
+    return [str(row), *("-" if v is None else (f"{v:+.1f}" if k == "delta" else f"{v:.1f}")
+                        for k, v in zip(KEYS, row.values))]
 
 
-def seed_table(rows: list[tuple[str, list[dict]]], title: str, paper: str | None = None) -> str:
-    """Markdown: our five metrics with CIs, answer-change rate, seeds, then the paper's values.
+def seed_table(rows: list[StudyRow], title: str, paper: bool = False) -> str:
+    """Markdown: our five metrics with CIs, answer-change rate, seeds, then the paper's row.
 
     >>> m = dict(acc_t1=.5, acc_t2=.6, delta=.1, delta_i2c=.2, delta_c2i=.1,
     ...          answer_changed_frac=.3, acc_t1_ci=[.4, .6], acc_t2_ci=[.5, .7],
     ...          delta_ci=[0, .2], delta_i2c_ci=[.1, .3], delta_c2i_ci=[0, .2])
-    >>> seed_table([("Base", [m])], "T", "main").splitlines()[4]
-    '| Base | 50.0 [40.0, 60.0] | 60.0 [50.0, 70.0] | +10.0 [0.0, 20.0] | 20.0 [10.0, 30.0] | 10.0 [0.0, 20.0] | 30.0 | 1 | 52.6 | 41.4 | -11.2 | 4.6 | 15.8 |'
+    >>> from selfcorrect_cli.report.paper import PAPER_ROWS
+    >>> seed_table([("Base", [m], PAPER_ROWS["table2.base"])], "T", paper=True).splitlines()[4]
+    '| Base | 50.0 [40.0, 60.0] | 60.0 [50.0, 70.0] | +10.0 [0.0, 20.0] | 20.0 [10.0, 30.0] | 10.0 [0.0, 20.0] | 30.0 | 1 | Table 2: Base | 52.6 | 41.4 | -11.2 | 4.6 | 15.8 |'
     """
-    theirs = PAPERS.get(paper, {}) if paper else {}
     head = ["method", *NAMES, "answer changed", "seeds"]
-    if paper:
-        head += [f"paper {name}" for name in NAMES]
-    lines = [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, runs in rows:
+    head += ["paper row", *(f"paper {name}" for name in NAMES)] if paper else []
+    body = []
+    for label, runs, link in rows:
         e = row_estimates(runs)
-        cells = [label, *(_cell(e[k], signed=k == "delta") for k in KEYS),
-                 f"{100 * e['answer_changed_frac'].mean:.1f}", str(len(runs))]
-        if paper:
-            values = theirs.get(label, (None,) * 5)
-            cells += ["-" if v is None else (f"{v:+.1f}" if i == 2 else f"{v:.1f}")
-                      for i, v in enumerate(values)]
-        lines.append("| " + " | ".join(cells) + " |")
+        cells = [label, *(percent_cell(e[k].mean, e[k].low, e[k].high, signed=k == "delta")
+                          for k in KEYS), percent_cell(e["answer_changed_frac"].mean), len(runs)]
+        body.append(cells + (_paper_cells(link) if paper else []))
     n = rows[0][1][0].get("n_trajectories", "?") if rows else "?"
-    lines += ["", f"Percent of all {n} held-out problems, greedy decoding unless the row says otherwise. Brackets: 95% CI, a "
-              "t-interval across seeds where `seeds` > 1, else the run's bootstrap CI over "
-              "problems. answer changed: % of second attempts whose answer differs from the "
-              "first (mean over seeds)."]
+    notes = [f"Percent of all {n} held-out problems, greedy decoding unless the row says "
+             "otherwise. Brackets: 95% CI, a t-interval across seeds where `seeds` > 1, else the "
+             "run's bootstrap CI over problems. answer changed: % of second attempts whose "
+             "answer differs from the first (mean over seeds)."]
     if paper:
-        lines.append("Paper: Gemini 1.5 Flash on MATH (SCoRe, Kumar et al. 2024); compare the "
-                     "pattern, never the values.")
-    return "\n".join(lines) + "\n"
+        notes.append(f"Paper: {SOURCE}; compare the pattern, never the values. paper row: the "
+                     f"row of the paper set beside ours ({NO_COUNTERPART}: the paper has no "
+                     "counterpart); -: a number the paper does not give.")
+    return "\n".join([f"## {title}", "", markdown_table(head, body), "", *notes]) + "\n"
 
 
-def seed_csv(rows: list[tuple[str, list[dict]]], paper: str | None = None) -> str:
+def seed_csv(rows: list[StudyRow], paper: bool = False) -> str:
     """The same table for tools: mean, CI bounds and seed count per metric, paper values."""
-    theirs = PAPERS.get(paper, {}) if paper else {}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["method", "seeds", *(f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")),
-                     "answer_changed_frac", *(f"paper_{k}" for k in KEYS)])
-    for label, runs in rows:
+    head = ["method", "seeds", *(f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")),
+            "answer_changed_frac"]
+    head += ["paper_row", *(f"paper_{k}" for k in KEYS)] if paper else []
+    body = []
+    for label, runs, link in rows:
         e = row_estimates(runs)
-        stats = [x for k in KEYS for x in (e[k].mean, e[k].low, e[k].high)]
-        paper_values = ["" if v is None else v / 100 for v in theirs.get(label, (None,) * 5)]
-        writer.writerow([label, len(runs), *stats, e["answer_changed_frac"].mean, *paper_values])
-    return buffer.getvalue()
+        cells = [label, len(runs), *(x for k in KEYS for x in (e[k].mean, e[k].low, e[k].high)),
+                 e["answer_changed_frac"].mean]
+        if paper:
+            values = link.values if link else (None,) * len(KEYS)
+            cells += [str(link) if link else NO_COUNTERPART,
+                      *(None if v is None else v / 100 for v in values)]
+        body.append(cells)
+    return csv_table(head, body)
+
+
+# --- the ad-hoc table: one eval run per row, whatever its task -------------------------------
+def _setting(m: dict) -> str:
+    """Where a run was measured, from its own metrics.json: task (split, decoding)."""
+    t = m.get("temperature")
+    decoding = "?" if t is None else ("greedy" if t <= 0 else f"T={t:g}")
+    return f"{m.get('task', '?')} ({m.get('split', '?')}, {decoding})"
+
+
+def write_run_table(rows: list[tuple[str, dict]], out: str | Path, title: str = "") -> None:
+    """<out> (Markdown) and <out>.csv: one row per (label, metrics.json), bootstrap CIs."""
+    head = ["run", "task", *NAMES, "answer changed", "edit ratio", "n"]
+    md_rows, csv_rows = [], []
+    for label, m in rows:
+        md_rows.append([label, _setting(m), *(percent_cell(m[k], *m[f"{k}_ci"], signed=k == "delta")
+                                              for k in KEYS),
+                        percent_cell(m["answer_changed_frac"]),
+                        f"{m['edit_distance_ratio_mean']:.3f}", m["n_trajectories"]])
+        csv_rows.append([label, _setting(m), *(m[k] for k in KEYS),
+                         *(m[f"{k}_ci"][i] for i in (0, 1) for k in KEYS),
+                         m["answer_changed_frac"], m["edit_distance_ratio_mean"],
+                         m["n_trajectories"]])
+    note = ("Percent of all trajectories (n) of each run, on the task and split its metrics.json "
+            "names. Brackets: 95% bootstrap CI over problems. answer changed: % of second "
+            "attempts whose final answer differs from the first; edit ratio: mean "
+            "edit-distance ratio between them (0 identical, 1 nothing kept).")
+    text = (f"## {title}\n\n" if title else "") + markdown_table(head, md_rows) + f"\n\n{note}\n"
+    out = Path(out)
+    write_atomic(out, text)
+    keys = [*KEYS, *(f"{k}_ci_low" for k in KEYS), *(f"{k}_ci_high" for k in KEYS)]
+    write_atomic(out.with_suffix(".csv"), csv_table(
+        ["run", "task", *keys, "answer_changed_frac", "edit_distance_ratio_mean",
+         "n_trajectories"], csv_rows))

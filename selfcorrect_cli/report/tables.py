@@ -1,4 +1,8 @@
-"""Metrics files to tables: Markdown for people, CSV for tools."""
+"""The one table builder: a header and rows of cells to Markdown (people) or CSV (tools).
+
+Every table of the report goes through `markdown_table` / `csv_table`; the modules above it
+only decide which cells a table has. `percent_cell` is the one way a rate is printed.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +11,49 @@ import io
 from pathlib import Path
 
 from selfcorrect_cli.io.read import read_json
-from selfcorrect_cli.io.run_dir import write_atomic
 
-COLUMNS = [("Acc@t1", "acc_t1"), ("Acc@t2", "acc_t2"), ("Delta(t1,t2)", "delta"),
-           ("Delta i->c", "delta_i2c"), ("Delta c->i", "delta_c2i")]
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table, no trailing newline; cells are str()-ed and a "|" in one is escaped.
+
+    >>> print(markdown_table(["method", "Acc@t1"], [["SCoRe", "60.0"], ["a|b", 1]]))
+    | method | Acc@t1 |
+    |---|---|
+    | SCoRe | 60.0 |
+    | a\\|b | 1 |
+    """
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"row {row!r} has {len(row)} cells for {len(header)} columns")
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])
+
+
+def csv_table(header: list[str], rows: list[list]) -> str:
+    """The same as CSV; None becomes an empty cell, floats keep their full repr.
+
+    >>> csv_table(["method", "delta", "paper_delta"], [["SCoRe", 0.1, None]])
+    'method,delta,paper_delta\\r\\nSCoRe,0.1,\\r\\n'
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(["" if c is None else c for c in row] for row in rows)
+    return buffer.getvalue()
+
+
+def percent_cell(value: float, low: float | None = None, high: float | None = None,
+                 signed: bool = False) -> str:
+    """A fraction in percent with one decimal, and its CI in brackets when it has one.
+
+    >>> percent_cell(0.1, 0.0, 0.2, signed=True), percent_cell(0.5), percent_cell(0.5, None, None)
+    ('+10.0 [0.0, 20.0]', '50.0', '50.0')
+    """
+    text = f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+    return text if low is None else f"{text} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def load_metrics(run_dir: str | Path) -> dict:
     return read_json(Path(run_dir) / "metrics.json", "run `selfcorrect eval` there first")
-
-
-def _cell(metrics: dict, key: str) -> str:
-    value = 100 * metrics[key]
-    low, high = (100 * x for x in metrics[f"{key}_ci"])
-    return f"{value:.1f} [{low:.1f}, {high:.1f}]"
-
-
-def metrics_table(rows: list[tuple[str, dict]], title: str = "") -> str:
-    """Markdown table, one row per (label, metrics); percentages with 95% bootstrap CIs."""
-    header = ["run", *(name for name, _ in COLUMNS), "answer changed", "edit ratio", "n"]
-    lines = [f"## {title}\n" if title else "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]
-    for label, m in rows:
-        cells = [label, *(_cell(m, key) for _, key in COLUMNS),
-                 f"{100 * m['answer_changed_frac']:.1f}", f"{m['edit_distance_ratio_mean']:.3f}",
-                 str(m["n_trajectories"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("\nPercent of all problems; brackets: 95% bootstrap CI over problems. "
-                 "answer changed: % of second attempts whose final answer differs from the first.")
-    return "\n".join(line for line in lines if line != "") + "\n"
-
-
-def metrics_csv(rows: list[tuple[str, dict]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    keys = [key for _, key in COLUMNS]
-    writer.writerow(["run", *keys, *(f"{k}_ci_low" for k in keys), *(f"{k}_ci_high" for k in keys),
-                     "answer_changed_frac", "edit_distance_ratio_mean", "n_trajectories"])
-    for label, m in rows:
-        writer.writerow([label, *(m[k] for k in keys), *(m[f"{k}_ci"][0] for k in keys),
-                         *(m[f"{k}_ci"][1] for k in keys), m["answer_changed_frac"],
-                         m["edit_distance_ratio_mean"], m["n_trajectories"]])
-    return buffer.getvalue()
-
-
-def write_table(rows: list[tuple[str, dict]], out: Path, title: str = "") -> None:
-    """Write `out` (Markdown) and the same table as CSV beside it."""
-    out = Path(out)
-    write_atomic(out, metrics_table(rows, title))
-    write_atomic(out.with_suffix(".csv"), metrics_csv(rows))

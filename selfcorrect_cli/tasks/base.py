@@ -1,6 +1,6 @@
 """What every task provides: problems for a split, the first prompt, answer extraction, reward.
 
-A task owns its data and its grading. Rewards are 1.0 or 0.0 and come only from `score`;
+A task owns its data and its grading. Rewards are 1.0 or 0.0 and come only from `grade`;
 an unparsable response is simply wrong (reward 0.0), never an error.
 """
 
@@ -41,6 +41,6 @@ class Task:
         """1.0 if `response` solves `problem`, else 0.0."""
         raise NotImplementedError
 
-    def score(self, problems: list[Problem], responses: list[str]) -> list[float]:
+    def grade(self, problems: list[Problem], responses: list[str]) -> list[float]:
         """Rewards for many responses at once (code tasks run them in parallel)."""
         return [self.verify(p, r) for p, r in zip(problems, responses, strict=True)]

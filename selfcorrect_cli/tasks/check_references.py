@@ -29,7 +29,7 @@ def check_references(task: Task, split: str, limit: int = 0, max_examples: int =
     if limit > 0:
         problems = problems[:limit]
     responses = [task.reference_response(problem) for problem in problems]
-    rewards = task.score(problems, responses)
+    rewards = task.grade(problems, responses)
     failures = [
         ReferenceFailure(problem.id, _short(problem.answer), task.extract_answer(response))
         for problem, response, reward in zip(problems, responses, rewards, strict=True)

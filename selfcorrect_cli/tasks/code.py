@@ -154,9 +154,9 @@ class CodeTask(Task):
 
     # ---- reward -----------------------------------------------------------------------------
     def verify(self, problem: Problem, response: str) -> float:
-        return self.score([problem], [response])[0]
+        return self.grade([problem], [response])[0]
 
-    def score(self, problems: list[Problem], responses: list[str]) -> list[float]:
+    def grade(self, problems: list[Problem], responses: list[str]) -> list[float]:
         programs = [self.program_for(p, r) for p, r in zip(problems, responses, strict=True)]
         results = self.sandbox().run_many(programs)
         return [1.0 if result.passed else 0.0 for result in results]

@@ -21,7 +21,8 @@ import hashlib
 import random
 import re
 
-from selfcorrect_cli.config import WorldConfig
+from selfcorrect_cli.config import BUILTIN_SPLITS, WorldConfig
+from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 from selfcorrect_cli.tasks.base import Problem, Task
 
@@ -82,8 +83,8 @@ class DivisionTask(Task):
         self._splits: dict[str, list[Problem]] | None = None
 
     def load(self, split: str) -> list[Problem]:
-        if split not in ("train", "test"):
-            raise ValueError(f"division task has splits train and test, not {split!r}")
+        if split not in BUILTIN_SPLITS:
+            raise UsageError(f"division task has splits train and test, not {split!r}")
         if self._splits is None:
             self._splits = self._generate()
         return self._splits[split]
