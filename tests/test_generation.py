@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
@@ -62,3 +63,52 @@ def test_top_p_keeps_only_the_nucleus():
     sampling = SamplingConfig(temperature=1.0, top_p=0.5)
     draws = {int(next_tokens(logits, sampling, torch.Generator().manual_seed(s))) for s in range(30)}
     assert draws == {0}
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "qwen2"])
+def test_lean_decoder_matches_generate_and_the_model_forward(family):
+    """rollout/static_decoder.py recomputes the model by hand: random weights, grouped-query
+    attention, Qwen2's q/k/v biases, ragged left-padded prompts; greedy output must equal
+    generate's, and each step's logits the model's own forward."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from selfcorrect_cli.rollout import static_decoder
+    from selfcorrect_cli.world.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+                 eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = (LlamaForCausalLM(LlamaConfig(**shape)) if family == "llama-gqa"
+             else Qwen2ForCausalLM(Qwen2Config(**shape))).eval()
+    assert static_decoder.supports(model)
+    prompts = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16]]
+    sampling = SamplingConfig(max_new_tokens=12)
+    ours = sample(model, tokenizer, prompts, sampling, torch.Generator())
+    ref = sample(model, tokenizer, prompts, SamplingConfig(max_new_tokens=12, backend="hf"),
+                 torch.Generator())
+    assert ours == ref
+    # one lean step against a full forward over the same (unpadded) sequence
+    ids = torch.tensor([prompts[0]])
+    out = model(input_ids=ids[:, :-1], use_cache=True)
+    decoder = static_decoder.StaticDecoder(model, out.cache, torch.ones_like(ids[:, :-1]), 4)
+    step = decoder.step(ids[:, -1], torch.tensor([[ids.shape[1] - 1]]))
+    full = model(input_ids=ids).logits[:, -1]
+    assert torch.allclose(step, full, atol=1e-5)
+
+
+def test_tree_rollouts_share_first_attempts(tiny_base):
+    model, tokenizer, task, problems = _setup(tiny_base)
+    sampling = SamplingConfig(temperature=1.0, n_samples=2, attempts=2, batch_size=64,
+                              max_new_tokens=40)
+    out = rollout(model, tokenizer, task, problems[:3], sampling, torch.Generator().manual_seed(0),
+                  progress=False, second_attempts=3)
+    assert len(out) == 3 * 2 * 3
+    assert [t.sample_index for t in out[:6]] == [0, 1, 2, 3, 4, 5]
+    for first in range(0, len(out), 3):  # siblings: same problem and first attempt
+        siblings = out[first:first + 3]
+        assert len({t.problem.id for t in siblings}) == 1
+        assert len({t.attempts[0].response for t in siblings}) == 1
+        assert all(len(t.attempts) == 2 for t in siblings)

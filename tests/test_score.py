@@ -1,5 +1,7 @@
 """SCoRe end to end on a tiny model: every method through the CLI, two processes, resume, NaN."""
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -9,8 +11,8 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from selfcorrect_cli.methods import losses
-from selfcorrect_cli.methods import score
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.methods import losses, policy_update, score
 from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import load_config
 
@@ -98,7 +100,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkey
     original = score._update
 
     def interrupt_at_step_3(*args):
-        if args[-1] == 3:
+        if args[-2] == 3:  # the step; the compute dtype comes last
             raise KeyboardInterrupt
         return original(*args)
 
@@ -131,3 +133,44 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_base, tmp_path, 
     state = torch.load(out / "checkpoints" / "last" / "trainer_state.pt", weights_only=False)
     assert state["step"] == 2
     assert not (out / "model").exists()
+
+
+def test_resume_refuses_a_changed_config(tiny_base, tmp_path):
+    out = tmp_path / "changed"
+    score.train_score(_cfg(tiny_base, out), progress=False)
+    saved = (out / "config.yaml").read_text()
+    with pytest.raises(UsageError, match="other score settings"):
+        score.train_score(_cfg(tiny_base, out, ["score.lr=1e-3"]), progress=False)
+    assert (out / "config.yaml").read_text() == saved  # nothing overwritten
+
+
+def test_bf16_compute_keeps_float32_master_weights(tiny_base, tmp_path, monkeypatch):
+    seen = {"logits": set(), "params": set()}
+    original = policy_update.policy_step
+
+    def watch(cfg, accelerator, policy, *args):
+        handle = policy.lm_head.register_forward_hook(
+            lambda module, inputs, output: seen["logits"].add(output.dtype))
+        seen["params"].update(p.dtype for p in policy.parameters())
+        try:
+            return original(cfg, accelerator, policy, *args)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(score, "policy_step", watch)
+    out = tmp_path / "bf16"
+    score.train_score(_cfg(tiny_base, out, ["model.dtype=bfloat16", "score.stage2_steps=1"]),
+                      progress=False)
+    assert seen["params"] == {torch.float32}  # the master weights Adam updates
+    assert torch.bfloat16 in seen["logits"]  # the forward ran under bf16 autocast
+    weights = _weights(out / "model")
+    assert all(w.dtype == torch.float32 for w in weights.values())
+    assert _changed(_weights(tiny_base), weights)
+
+
+def test_tree_rollouts_train_and_log(tiny_base, tmp_path):
+    out = tmp_path / "tree"
+    score.train_score(_cfg(tiny_base, out, ["score.turn2_samples=2"]), progress=False)
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 4 and all(math.isfinite(row["train/loss"]) for row in log)
+    assert _changed(_weights(tiny_base), _weights(out / "model"))

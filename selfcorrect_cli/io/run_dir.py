@@ -1,7 +1,8 @@
 """Run directories: where a stage writes, and the record of how it was run.
 
-Each run directory holds config.yaml (the resolved config), command.txt (the command line)
-and git_commit.txt, so any number in it can be traced back to what produced it.
+Each run directory holds config.yaml (the resolved config), command.txt (the command line),
+git_commit.txt and environment.json (library versions, torch threads, processor), so any
+number in it can be traced back to what produced it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from selfcorrect_cli.config import config_to_dict
+from selfcorrect_cli.errors import UsageError
 
 
 def prepare_run_dir(cfg) -> Path:
@@ -24,7 +26,60 @@ def prepare_run_dir(cfg) -> Path:
     write_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     write_atomic(run_dir / "command.txt", " ".join(sys.argv) + "\n")
     write_atomic(run_dir / "git_commit.txt", git_commit() + "\n")
+    write_json_atomic(run_dir / "environment.json", environment())
     return run_dir
+
+
+def environment() -> dict:
+    """What decides the numbers besides config and code: library versions, threads, processor.
+
+    Runs are bitwise reproducible only with all of these equal (README, "Determinism")."""
+    import importlib.metadata
+    import platform
+
+    import torch
+
+    versions = {}
+    for package in ("torch", "transformers", "trl", "accelerate", "tokenizers", "numpy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "packages": versions,
+            "torch_threads": torch.get_num_threads(), "cpu": _cpu_model(),
+            "machine": platform.machine(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def refuse_changed_config(cfg, marker: Path, sections: tuple[str, ...] | None = None) -> None:
+    """Refuse to continue a run whose saved config.yaml differs from `cfg`.
+
+    `marker` is the file whose presence means there is work to continue (traces, a checkpoint);
+    `sections` limits the comparison to the config sections that define that work (all by
+    default). Continuing under other settings would mix two experiments in one directory.
+    """
+    run_dir = Path(cfg.run.out_dir)
+    saved = run_dir / "config.yaml"
+    if not Path(marker).exists() or not saved.exists():
+        return
+    old = yaml.safe_load(saved.read_text()) or {}
+    new = config_to_dict(cfg)
+    changed = [name for name in (sections or tuple(new)) if old.get(name) != new[name]]
+    if changed:
+        raise UsageError(f"{run_dir} holds a run made with other {', '.join(changed)} settings; "
+                         f"rerun with those settings, use a new run.out_dir, or delete {marker}")
 
 
 def git_commit() -> str:

@@ -2,86 +2,150 @@
 
 Everything here is a function of tensors and numbers only, so each piece is tested against
 hand-computed values (tests/test_losses.py):
-- `pack_turns`: each turn's sequence (its prompt, then its sampled response) as one padded
-  batch, with a mask that is 1 only on the sampled response tokens. The prompt of turn 2 holds
-  the problem, the first attempt and the correction instruction: none of it is trained there.
-- `token_logprobs`, `token_kl`, `token_entropy`: per-token quantities on the response mask.
-- `turn_rewards` and `turn_returns`: SCoRe's rewards per turn (Stage I / Stage II with the
-  shaping bonus) and the two credit assignments.
-- `rloo_advantages`: REINFORCE with a leave-one-out baseline over the n samples of a problem.
-- `policy_loss`: the REINFORCE loss with a per-row (so per-turn) KL coefficient.
+- `pack_trajectories`: each trajectory as ONE sequence when its turns nest (turn 2's prompt
+  starts with turn 1's prompt and response, as a chat template renders them), so one forward
+  pass gives both turns' log-probs; right padding, so no attention mask is needed. Each scored
+  position carries the turn it trains; prompts and the correction instruction are never trained.
+- `token_logprobs`, `token_kl`, `token_entropy`: per-token quantities from log-softmax outputs.
+- `turn_rewards`, `turn_returns`: SCoRe's rewards per turn (Stage I / Stage II with the shaping
+  bonus) and the two credit assignments.
+- `rloo_advantages`, `tree_advantages`: REINFORCE with leave-one-out baselines, for flat groups
+  and for trees (m second attempts under each first attempt).
+- `policy_loss`: the REINFORCE loss with per-token advantages and KL coefficients.
+
+The KL to the reference comes in two formulations (score.kl_estimator), both penalising
+KL(policy || reference):
+- "exact": the full-vocabulary KL at every visited position, added to the loss. Its gradient is
+  the gradient of the per-position KLs with the visited prefixes held fixed: it leaves out the
+  score-function term (how the policy changes which prefixes are visited). Low variance, and
+  cheap when the vocabulary is small (the built-in world).
+- "sampled": the sampled sequence log-ratio log pi(y) / pi_ref(y), times beta, subtracted from
+  each turn's reward before the baseline, the paper's "KL penalty in the objective". Its
+  REINFORCE gradient is, in expectation, exactly the gradient of beta * KL(pi || pi_ref) over
+  sequences (the pathwise part E[grad log pi] is zero). Costs no vocabulary-sized work: use it
+  for real models.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 CREDIT_CHOICES = ("per_turn", "return")
+KL_CHOICES = ("exact", "sampled")
 
 
-def pack_turns(prompts: list[list[int]], responses: list[list[int]],
-               pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded rows of prompt + response, the attention mask, and the target mask.
+@dataclass
+class PackedTurns:
+    ids: torch.Tensor
+    """(R, L) token ids, right-padded."""
+    turn: torch.Tensor
+    """(R, L-1) the turn (0-based) that position j's next token trains, -1 where nothing is
+    trained (prompt, instruction, padding, or a turn trained in another row)."""
+    trajectory: torch.Tensor
+    """(R,) the trajectory each row belongs to."""
+    lengths: torch.Tensor
+    """(R,) tokens in each row before its padding."""
 
-    The target mask is aligned with `token_logprobs`' output: position j scores token j + 1,
-    so it is 1 exactly where token j + 1 is a sampled response token.
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.turn >= 0
 
-    >>> ids, attn, target = pack_turns([[5, 6], [7]], [[8, 2], [9, 9, 2]], pad_id=0)
-    >>> ids.tolist()
-    [[5, 6, 8, 2], [7, 9, 9, 2]]
-    >>> target.tolist()           # row 0: tokens 8, 2 are scored at positions 1, 2
-    [[0, 1, 1], [1, 1, 1]]
+    def select(self, index: torch.Tensor) -> PackedTurns:
+        """The rows `index`, cut to the longest of them (no compute spent on shared padding)."""
+        width = int(self.lengths[index].max())
+        return PackedTurns(self.ids[index, :width], self.turn[index, : width - 1],
+                           self.trajectory[index], self.lengths[index])
+
+
+def pack_trajectories(prompts: list[list[list[int]]], responses: list[list[list[int]]],
+                      pad_id: int, trained: list[list[bool]] | None = None) -> PackedTurns:
+    """Rows of token ids for a batch of trajectories, one row per trajectory when turns nest.
+
+    prompts[b][k], responses[b][k]: trajectory b's turn-k prompt ids and sampled response ids.
+    A turn whose prompt does not start with the row so far (a tokenizer that re-tokenises the
+    first attempt differently) starts a new row of its own. trained[b][k] False keeps turn k of
+    trajectory b in context without training it (tree siblings train their shared first
+    attempt once).
+
+    >>> packed = pack_trajectories([[[5], [5, 8, 2, 6]]], [[[8, 2], [9, 2]]], pad_id=0)
+    >>> packed.ids.tolist()           # one row: prompt 5, y1 = 8 2, instruction 6, y2 = 9 2
+    [[5, 8, 2, 6, 9, 2]]
+    >>> packed.turn.tolist()          # position j trains token j + 1
+    [[0, 0, -1, 1, 1]]
+    >>> pack_trajectories([[[5], [7, 8, 2, 6]]], [[[8, 2], [9, 2]]], 0).ids.tolist()
+    [[5, 8, 2, 0, 0, 0], [7, 8, 2, 6, 9, 2]]
     """
-    width = max(len(p) + len(r) for p, r in zip(prompts, responses, strict=True))
-    rows = len(prompts)
-    ids = torch.full((rows, width), pad_id, dtype=torch.long)  # (R, L)
-    attention = torch.zeros((rows, width), dtype=torch.long)  # (R, L)
-    target = torch.zeros((rows, width - 1), dtype=torch.long)  # (R, L-1)
-    for row, (p, r) in enumerate(zip(prompts, responses)):
-        n = len(p) + len(r)
-        ids[row, :n] = torch.tensor(p + r, dtype=torch.long)
-        attention[row, :n] = 1
-        target[row, len(p) - 1:n - 1] = 1
-    return ids, attention, target
+    rows: list[tuple[list[int], list[tuple[int, int, int]], int]] = []  # ids, spans, trajectory
+    for b, (turn_prompts, turn_responses) in enumerate(zip(prompts, responses, strict=True)):
+        ids: list[int] = []
+        spans: list[tuple[int, int, int]] = []  # (start, end, turn) of trained target positions
+        for k, (p, r) in enumerate(zip(turn_prompts, turn_responses, strict=True)):
+            if ids and p[: len(ids)] != ids:
+                rows.append((ids, spans, b))
+                ids, spans = [], []
+            start = len(p)
+            ids = list(p) + list(r)
+            if trained is None or trained[b][k]:
+                spans.append((start - 1, len(ids) - 1, k))
+        rows.append((ids, spans, b))
+    width = max(len(ids) for ids, _, _ in rows)
+    out_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)  # (R, L)
+    turn = torch.full((len(rows), width - 1), -1, dtype=torch.long)  # (R, L-1)
+    for row, (ids, spans, _) in enumerate(rows):
+        out_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        for start, end, k in spans:
+            turn[row, start:end] = k
+    trajectory = torch.tensor([b for _, _, b in rows], dtype=torch.long)
+    lengths = torch.tensor([len(ids) for ids, _, _ in rows], dtype=torch.long)
+    return PackedTurns(out_ids, turn, trajectory, lengths)
 
 
-def token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Log-probability of each next token: logits (R, L, V), ids (R, L) -> (R, L-1).
+def log_softmax_next(logits: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities of the next token at each position: (R, L, V) -> (R, L-1, V)."""
+    return torch.log_softmax(logits[:, :-1].float(), dim=-1)
 
-    >>> logits = torch.zeros(1, 2, 4)        # uniform over 4 tokens
-    >>> token_logprobs(logits, torch.tensor([[0, 3]])).exp()
+
+def token_logprobs(logp_all: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each next token: logp_all (R, L-1, V), ids (R, L) -> (R, L-1).
+
+    >>> logp_all = log_softmax_next(torch.zeros(1, 2, 4))        # uniform over 4 tokens
+    >>> token_logprobs(logp_all, torch.tensor([[0, 3]])).exp()
     tensor([[0.2500]])
     """
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (R, L-1, V)
-    return logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (R, L-1)
+    return logp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (R, L-1)
 
 
-def token_kl(logits: torch.Tensor, ref_logits: torch.Tensor, logp: torch.Tensor,
-             ref_logp: torch.Tensor, estimator: str) -> torch.Tensor:
-    """Per-token KL(policy || reference) at each scored position, (R, L-1).
+def token_kl(logp_all: torch.Tensor, ref_logp_all: torch.Tensor) -> torch.Tensor:
+    """Full-vocabulary KL(policy || reference) at each position: (R, L-1, V) x 2 -> (R, L-1).
 
-    "exact": the full-vocabulary sum  sum_v p(v) (log p(v) - log q(v)), no sampling noise (the
-    default; cheap for small vocabularies). "k3": the unbiased, always non-negative estimate
-    exp(q - p) - (q - p) - 1 from the sampled token's log-probs only (for large vocabularies).
-
-    >>> a, b = torch.zeros(1, 2, 2), torch.tensor([[[0.0, 0.0], [0.0, 0.0]]])
-    >>> token_kl(a, b, torch.zeros(1, 1), torch.zeros(1, 1), "exact")
+    >>> a = log_softmax_next(torch.zeros(1, 2, 2))
+    >>> token_kl(a, a)
     tensor([[0.]])
     """
-    if estimator == "exact":
-        logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (R, L-1, V)
-        ref_all = torch.log_softmax(ref_logits[:, :-1].float(), dim=-1)
-        return (logp_all.exp() * (logp_all - ref_all)).sum(-1)
-    if estimator == "k3":
-        log_ratio = ref_logp - logp  # (R, L-1)
-        return log_ratio.exp() - log_ratio - 1
-    raise ValueError(f"unknown KL estimator {estimator!r} (exact or k3)")
+    return (logp_all.exp() * (logp_all - ref_logp_all)).sum(-1)
 
 
-def token_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the policy at each scored position: (R, L, V) -> (R, L-1)."""
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+def token_entropy(logp_all: torch.Tensor) -> torch.Tensor:
+    """Entropy of the policy at each position: (R, L-1, V) -> (R, L-1)."""
+    return -(logp_all.exp() * logp_all).sum(-1)
+
+
+def per_turn_sums(values: torch.Tensor, packed: PackedTurns, batch: int, turns: int) -> torch.Tensor:
+    """Sum of per-token `values` (R, L-1) over each trajectory's trained tokens of each turn.
+
+    -> (batch, turns). Used for the sequence log-ratio of each turn (sampled KL) and for logging.
+
+    >>> packed = pack_trajectories([[[5], [5, 8, 2, 6]]], [[[8, 2], [9, 2]]], pad_id=0)
+    >>> per_turn_sums(torch.tensor([[1., 2., 4., 8., 16.]]), packed, batch=1, turns=2)
+    tensor([[ 3., 24.]])
+    """
+    mask = packed.mask
+    slot = packed.trajectory[:, None] * turns + packed.turn.clamp(min=0)  # (R, L-1)
+    sums = torch.zeros(batch * turns, dtype=values.dtype, device=values.device)
+    sums.index_add_(0, slot[mask], values[mask])
+    return sums.reshape(batch, turns)
 
 
 def turn_rewards(r1: torch.Tensor, r2: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
@@ -107,9 +171,11 @@ def turn_rewards(r1: torch.Tensor, r2: torch.Tensor, stage: int, alpha: float) -
 def turn_returns(rewards: torch.Tensor, credit: str) -> torch.Tensor:
     """What each turn's tokens are credited with, (B, T) -> (B, T).
 
-    "per_turn": each turn's own reward. "return": the undiscounted return-to-go, so the shaped
-    turn-2 reward also reaches the turn-1 tokens (FEASIBILITY.md: only this one changes what
-    turn 1 learns; per turn, -alpha * r1 is a constant for the turn-2 tokens given y1).
+    "per_turn": each turn's own reward (the paper's per-turn rewards). "return": the
+    undiscounted return-to-go, so the shaped turn-2 reward also reaches the turn-1 tokens
+    (docs/built-in-world.md: under per-turn credit, -alpha * r1 is a constant for the turn-2
+    tokens given y1; the return makes it change what turn 1 learns, and pays turn 1
+    (1 - alpha) r1 + (1 + alpha) r2, which rewards a wrong first attempt that turn 2 fixes).
 
     >>> rewards = torch.tensor([[0., 11.], [1., -10.]])
     >>> turn_returns(rewards, "per_turn").tolist()
@@ -125,38 +191,70 @@ def turn_returns(rewards: torch.Tensor, credit: str) -> torch.Tensor:
 
 
 def rloo_advantages(returns: torch.Tensor, n: int) -> torch.Tensor:
-    """Leave-one-out advantages within each problem's n samples, per turn.
+    """Leave-one-out advantages within consecutive groups of n samples, per turn.
 
-    returns: (B, T) in problem-major order (B = problems * n) -> (B, T). Each sample's baseline
-    is the mean of the other n - 1 samples of the same problem and turn.
+    returns: (B, T) in group-major order (B = groups * n) -> (B, T). Each sample's baseline
+    is the mean of the other n - 1 samples of the same group and turn.
 
     >>> rloo_advantages(torch.tensor([[1.], [0.], [0.], [1.], [1.], [1.]]), n=3).tolist()
     [[1.0], [-0.5], [-0.5], [0.0], [0.0], [0.0]]
     """
     if n < 2:
-        raise ValueError("RLOO needs at least 2 samples per problem")
-    grouped = returns.reshape(-1, n, returns.shape[-1])  # (P, n, T)
+        raise ValueError("RLOO needs at least 2 samples per group")
+    grouped = returns.reshape(-1, n, returns.shape[-1])  # (G, n, T)
     others = (grouped.sum(1, keepdim=True) - grouped) / (n - 1)
     return (grouped - others).reshape(returns.shape)
 
 
-def policy_loss(logp: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor,
-                advantages: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+def tree_advantages(rewards: torch.Tensor, credit: str, n: int, m: int) -> torch.Tensor:
+    """Advantages of two-turn trees: n first attempts per problem, m second attempts under each.
+
+    rewards: (B, 2) per-turn rewards (already shaped), B = problems * n * m ordered
+    (problem, first attempt, second attempt); siblings share their first attempt. Turn 2: the
+    baseline is the mean over the other siblings of the same first attempt (with m = 1, over the
+    problem's other trajectories, as in flat RLOO). Turn 1: each first attempt's return (its r1,
+    plus its siblings' mean turn-2 reward under "return" credit), leave-one-out over the
+    problem's n first attempts, given to every sibling.
+
+    >>> r = torch.tensor([[0., 1.], [0., 0.], [1., 1.], [1., 1.]])   # 1 problem, n = m = 2
+    >>> tree_advantages(r, "per_turn", n=2, m=2).tolist()
+    [[-1.0, 1.0], [-1.0, -1.0], [1.0, 0.0], [1.0, 0.0]]
+    >>> tree_advantages(r, "return", n=2, m=2)[:, 0].tolist()     # returns 0.5 and 2
+    [-1.5, -1.5, 1.5, 1.5]
+    """
+    if m == 1:
+        return rloo_advantages(turn_returns(rewards, credit), n)
+    tree = rewards.reshape(-1, n, m, 2)  # (P, n, m, 2)
+    second = rloo_advantages(tree[..., 1].reshape(-1, 1), m).reshape(tree.shape[:3])  # (P, n, m)
+    first_return = tree[:, :, 0, 0]  # (P, n): siblings share r1
+    if credit == "return":
+        first_return = first_return + tree[..., 1].mean(-1)
+    elif credit != "per_turn":
+        raise ValueError(f"unknown credit assignment {credit!r} ({' or '.join(CREDIT_CHOICES)})")
+    first = rloo_advantages(first_return.reshape(-1, 1), n).reshape(-1, n, 1)  # (P, n, 1)
+    return torch.stack([first.expand_as(second), second], dim=-1).reshape(rewards.shape)
+
+
+def policy_loss(logp: torch.Tensor, kl: torch.Tensor | None, mask: torch.Tensor,
+                advantages: torch.Tensor, betas: torch.Tensor | None, units: int) -> torch.Tensor:
     """REINFORCE with a KL penalty, one scalar to minimise.
 
-    logp, kl, mask: (R, L-1) per token; advantages, betas: (R,) per row (a row is one turn of
-    one trajectory, so each turn has its own advantage and its own KL coefficient). Sums over a
-    row's tokens (a sequence-level objective, as the paper's), means over rows:
-        loss = mean_rows( sum_tokens( -A * log p + beta * KL ) )
+    logp, kl, mask, advantages, betas: (R, L-1) per token (each trained token carries its turn's
+    advantage and KL coefficient). Sums over tokens (a sequence-level objective, as the
+    paper's) and divides by `units`, the number of (trajectory, turn) pairs trained, so the
+    scale does not depend on how the turns were packed into rows or micro-batches:
+        loss = sum_tokens( -A * log p + beta * KL ) / units
+    kl is None when the KL is already inside the advantages (the "sampled" formulation).
 
     >>> logp = torch.log(torch.tensor([[0.5, 0.25]]))
     >>> policy_loss(logp, torch.tensor([[0.1, 0.3]]), torch.tensor([[1, 0]]),
-    ...             torch.tensor([2.0]), torch.tensor([0.5]))   # -2 log .5 + .5 * .1
+    ...             torch.tensor([[2.0, 2.0]]), torch.tensor([[0.5, 0.5]]), units=1)
     tensor(1.4363)
     """
-    mask = mask.float()
-    per_token = -advantages[:, None] * logp + betas[:, None] * kl  # (R, L-1)
-    return ((per_token * mask).sum(-1)).mean()
+    per_token = -advantages * logp  # (R, L-1)
+    if kl is not None:
+        per_token = per_token + betas * kl
+    return (per_token * mask.float()).sum() / units
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -25,13 +25,14 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.methods import losses
+from selfcorrect_cli.methods.policy_update import TrainingDiverged, autocast, policy_step
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.rollout.generation import rollout
-from selfcorrect_cli.measure.metrics import answer_changed, correction_metrics
-from selfcorrect_cli.rollout.models import load_model
-from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_atomic
+from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
+from selfcorrect_cli.io.run_dir import (append_jsonl, prepare_run_dir, refuse_changed_config,
+                                        write_atomic)
 from selfcorrect_cli.io.checkpoints import (
     CheckpointChooser, load_last_checkpoint, publish_model, save_checkpoint_dir,
 )
@@ -42,6 +43,9 @@ from selfcorrect_cli.io.traces import read_traces
 # Ablations that drop Stage I train for the same total number of steps in Stage II.
 METHODS: dict[str, dict] = {
     "score": {},
+    # The shaped turn-2 reward also reaches turn 1 through the return in Stage II; turn 1 is then
+    # paid (1 - alpha) r1 + (1 + alpha) r2, which rewards sandbagging: name it in every table.
+    "score-return": {"credit": "return"},
     "single-turn-rl": {"turns": 1, "stage1_steps": 0},
     "no-stage1": {"stage1_steps": 0},
     "no-shaping": {"alpha": 0.0},
@@ -52,10 +56,6 @@ METHODS: dict[str, dict] = {
 }
 
 LOG = "train_log.jsonl"
-
-
-class TrainingDiverged(UsageError):
-    """The loss or the gradient became NaN or infinite; the update was not applied."""
 
 
 def method_config(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -80,12 +80,8 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise UsageError("score.turns must be 1 or 2")
     if s.samples_per_problem < 2:
         raise UsageError("score.samples_per_problem must be at least 2 (leave-one-out baseline)")
-    if s.credit not in losses.CREDIT_CHOICES:
-        raise UsageError(f"score.credit must be one of {', '.join(losses.CREDIT_CHOICES)}")
-    if s.stage2_update not in ("reinforce", "star"):
-        raise UsageError("score.stage2_update must be reinforce or star")
-    if s.kl_estimator not in ("exact", "k3"):
-        raise UsageError("score.kl_estimator must be exact or k3")
+    if s.turn2_samples > 1 and (s.turns == 1 or not s.online_turn1):
+        raise UsageError("score.turn2_samples > 1 (tree rollouts) needs two online turns")
     if s.stage1_steps + s.stage2_steps < 1:
         raise UsageError("score.stage1_steps + score.stage2_steps must be at least 1")
     if not s.online_turn1 and not cfg.train.traces:
@@ -103,6 +99,8 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
     accelerator = Accelerator(cpu=on_cpu)
     run_dir = Path(cfg.run.out_dir)
+    refuse_changed_config(cfg, run_dir / "checkpoints" / "last")  # every process, so all stop
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         prepare_run_dir(cfg)
     accelerator.wait_for_everyone()
@@ -114,11 +112,16 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
         problems = [p for p in problems if p.id in offline]
 
     # ---------------- models: policy (trained) and reference (frozen) --------------------
+    # The policy keeps float32 master weights (bf16 weights would drop updates below bf16's
+    # resolution); a lower model.dtype is the compute dtype, under autocast, and the frozen
+    # reference's storage dtype.
+    compute_dtype = pick_dtype(cfg.model.dtype, pick_device(str(accelerator.device)))
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.path, model_cfg.device = cfg.train.base_model, str(accelerator.device)
-    policy, tokenizer = load_model(model_cfg)
     reference, _ = load_model(model_cfg)
     reference.requires_grad_(False)
+    model_cfg.dtype = "float32"
+    policy, tokenizer = load_model(model_cfg)
     optimizer = torch.optim.Adam(policy.parameters(), lr=s.lr)
     chooser = CheckpointChooser(selection_turn=s.turns, final_stage=_final_stage(s))
     start = load_last_checkpoint(run_dir, policy, optimizer, chooser)
@@ -135,15 +138,17 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
         stage = 1 if step < s.stage1_steps else 2
         began = time.perf_counter()
         mine = _problems_for_step(cfg, problems, step, accelerator)
-        trajectories = _sample(cfg, accelerator, policy, tokenizer, task, mine, offline, step)
+        with autocast(accelerator.device, compute_dtype):
+            trajectories = _sample(cfg, accelerator, policy, tokenizer, task, mine, offline, step)
         stats = _update(cfg, accelerator, policy, reference, optimizer, tokenizer,
-                        trajectories, stage, step)
+                        trajectories, stage, step, compute_dtype)
         stats = _reduce(accelerator, stats)
         stats.update({"step": step, "train/stage": stage, "charts/trajectories_per_s":
                       accelerator.num_processes * len(trajectories) / (time.perf_counter() - began)})
         if s.eval_every and (step + 1) % s.eval_every == 0 and accelerator.is_main_process:
-            stats.update(evaluate_policy(cfg, accelerator.unwrap_model(policy), tokenizer, task,
-                                         eval_problems))
+            with autocast(accelerator.device, compute_dtype):
+                stats.update(evaluate_policy(cfg, accelerator.unwrap_model(policy), tokenizer,
+                                             task, eval_problems))
         if accelerator.is_main_process:
             append_jsonl(run_dir / LOG, [stats])
             bar.set_postfix(r1=f"{stats['train/reward_t1']:.2f}",
@@ -191,7 +196,7 @@ def _sample(cfg, accelerator, policy, tokenizer, task, problems, offline, step: 
     model = accelerator.unwrap_model(policy)
     model.eval()
     trajectories = rollout(model, tokenizer, task, problems, sampling, generator,
-                           progress=False, first_attempts=first)
+                           progress=False, first_attempts=first, second_attempts=s.turn2_samples)
     model.train()
     return trajectories
 
@@ -210,88 +215,11 @@ def _offline_first_attempts(cfg) -> dict[str, list[str]]:
 
 # ---------------- the update -------------------------------------------------------------------
 
-def turn_advantages(s, rewards: torch.Tensor, stage: int) -> torch.Tensor:
-    """What each turn's tokens are weighted by, from verifier rewards (B, turns) -> (B, turns).
-
-    REINFORCE: SCoRe's per-turn rewards, credited per turn or through the return, minus the
-    leave-one-out baseline of the problem's other samples. STaR in Stage II: 1 for a correct
-    attempt and 0 otherwise, i.e. fine-tuning on the policy's own correct online attempts.
-    Offline first attempts were not sampled by the policy, so they get no policy gradient.
-    """
-    if s.turns == 1:
-        shaped = rewards[:, :1]  # single-turn RL: turn 1 earns r1 in every stage
-    else:
-        shaped = losses.turn_rewards(rewards[:, 0], rewards[:, 1], stage, s.alpha)  # (B, 2)
-    if stage == 2 and s.stage2_update == "star":
-        advantages = rewards.clone()
-    else:
-        returns = losses.turn_returns(shaped, s.credit)
-        advantages = losses.rloo_advantages(returns, s.samples_per_problem)
-    if not s.online_turn1:
-        advantages[:, 0] = 0.0
-    return advantages
-
-
-def turn_betas(s, stage: int) -> list[float]:
-    """KL coefficient of each turn: beta2 holds turn 1 in Stage I, beta1 everywhere else."""
-    return ([s.beta2, s.beta1] if stage == 1 else [s.beta1, s.beta1])[: s.turns]
-
-
 def _update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
-            stage: int, step: int) -> dict:
-    s = cfg.score
-    batch, turns = len(trajectories), s.turns
-    rewards = torch.tensor([[a.reward for a in t.attempts] for t in trajectories])  # (B, turns)
-    advantages = turn_advantages(s, rewards, stage)  # (B, turns)
-    # Rows are turn-major: all first attempts, then all second attempts.
-    prompts = [t.attempts[k].prompt_ids for k in range(turns) for t in trajectories]
-    responses = [t.attempts[k].response_ids for k in range(turns) for t in trajectories]
-    ids, attention, target = losses.pack_turns(prompts, responses, tokenizer.pad_token_id)
-    ids, attention, target = (x.to(accelerator.device) for x in (ids, attention, target))
-    row_adv = advantages.T.reshape(-1).to(accelerator.device)  # (R,) R = turns * B
-    row_beta = torch.tensor(turn_betas(s, stage)).repeat_interleave(batch).to(accelerator.device)
-
-    logits = policy(input_ids=ids, attention_mask=attention).logits  # (R, L, V)
-    with torch.no_grad():
-        ref_logits = reference(input_ids=ids, attention_mask=attention).logits  # (R, L, V)
-    logp = losses.token_logprobs(logits, ids)  # (R, L-1)
-    ref_logp = losses.token_logprobs(ref_logits, ids)
-    kl = losses.token_kl(logits, ref_logits, logp, ref_logp, s.kl_estimator)  # (R, L-1)
-    loss = losses.policy_loss(logp, kl, target, row_adv, row_beta)
-    accelerator.backward(loss)
-    grad_norm = accelerator.clip_grad_norm_(policy.parameters(), s.max_grad_norm)
-    bad = torch.tensor(float(not (torch.isfinite(loss) and torch.isfinite(grad_norm))),
-                       device=accelerator.device)
-    if accelerator.reduce(bad, reduction="sum").item() > 0:
-        optimizer.zero_grad(set_to_none=True)
-        raise TrainingDiverged(
-            f"loss {loss.item()} / gradient norm {float(grad_norm)} at step {step} "
-            f"(stage {stage}): stopped before the update; the last good checkpoint is kept in "
-            f"{Path(cfg.run.out_dir) / 'checkpoints' / 'last'}. Lower score.lr or raise the KL "
-            f"coefficients (score.beta1, score.beta2).")
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return _step_stats(trajectories, rewards, kl.detach(), logits.detach(), target, loss,
-                       grad_norm, turns)
-
-
-def _step_stats(trajectories, rewards, kl, logits, target, loss, grad_norm, turns) -> dict:
-    batch = len(trajectories)
-    mask = target.float()
-    seq_kl = (kl * mask).sum(-1).reshape(turns, batch).mean(-1)  # (turns,) KL per sequence
-    entropy = losses.masked_mean(losses.token_entropy(logits), target)
-    stats = {"train/loss": loss.item(), "train/grad_norm": float(grad_norm),
-             "train/entropy": entropy.item(),
-             "train/response_tokens": mask.sum().item() / (turns * batch)}
-    for k in range(turns):
-        stats[f"train/reward_t{k + 1}"] = rewards[:, k].mean().item()
-        stats[f"train/kl_turn{k + 1}"] = seq_kl[k].item()
-    if turns == 2:
-        stats["train/answer_changed"] = sum(
-            answer_changed(t.attempts[0].answer, t.attempts[1].answer) for t in trajectories
-        ) / batch
-        stats["train/delta"] = stats["train/reward_t2"] - stats["train/reward_t1"]
-    return stats
+            stage: int, step: int, compute_dtype) -> dict:
+    """One policy-gradient step (methods/policy_update.py); a seam for the resume test."""
+    return policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
+                       stage, step, compute_dtype)
 
 
 def _reduce(accelerator, stats: dict) -> dict:
@@ -318,9 +246,8 @@ def evaluate_policy(cfg, model, tokenizer, task, problems) -> dict:
     r1 = [t.attempts[0].reward for t in trajectories]
     r2 = [t.attempts[1].reward for t in trajectories]
     metrics = {f"eval/{k}": v for k, v in correction_metrics(r1, r2).items()}
-    metrics["eval/answer_changed"] = sum(
-        answer_changed(t.attempts[0].answer, t.attempts[1].answer) for t in trajectories
-    ) / len(trajectories)
+    metrics["eval/answer_changed"] = answer_changed_rate(
+        [t.attempts[0].answer for t in trajectories], [t.attempts[1].answer for t in trajectories])
     return metrics
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from selfcorrect_cli.rollout import static_decoder
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout.models import stop_token_ids
@@ -48,18 +49,24 @@ class Trajectory:
 
 def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: SamplingConfig,
             generator: torch.Generator, progress: bool = True,
-            first_attempts: list[str] | None = None) -> list[Trajectory]:
+            first_attempts: list[str] | None = None, second_attempts: int = 1) -> list[Trajectory]:
     """`sampling.n_samples` trajectories of `sampling.attempts` attempts for each problem.
 
     With `first_attempts` (one per trajectory, in problem-major order) the first attempt is
     given instead of sampled: this is how one measures correction of fixed offline attempts.
+    With `second_attempts` m > 1 the trajectories are trees: each first attempt is followed by
+    m sampled second attempts, m trajectories that share it (sample_index = first * m + sibling).
     """
     trajectories = [Trajectory(p, k) for p in problems for k in range(sampling.n_samples)]
-    total = len(trajectories) * sampling.attempts
+    total = len(trajectories) * (1 + second_attempts * (sampling.attempts - 1))
     bar = tqdm(total=total, desc="sampling", unit="attempt", disable=not progress, leave=False)
+    grown = []
     for start in range(0, len(trajectories), sampling.batch_size):
         batch = trajectories[start:start + sampling.batch_size]
         for turn in range(sampling.attempts):
+            if turn == 1 and second_attempts > 1:
+                batch = [Trajectory(t.problem, t.sample_index * second_attempts + j, list(t.attempts))
+                         for t in batch for j in range(second_attempts)]
             prompts = [prompt_ids(tokenizer, t.messages(task)) for t in batch]
             if turn == 0 and first_attempts is not None:
                 given = first_attempts[start:start + len(batch)]
@@ -67,13 +74,14 @@ def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: Sam
             else:
                 responses = sample(model, tokenizer, prompts, sampling, generator)
             texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
-            rewards = task.score([t.problem for t in batch], texts)
+            rewards = task.grade([t.problem for t in batch], texts)
             for t, ids, p, text, reward in zip(batch, responses, prompts, texts, rewards):
                 answer = task.extract_answer(text)
                 t.attempts.append(Attempt(p, ids, text, float(reward), answer))
             bar.update(len(batch))
+        grown.extend(batch)
     bar.close()
-    return trajectories
+    return grown
 
 
 def sample(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
@@ -125,7 +133,8 @@ def device_generator(generator: torch.Generator, device: torch.device) -> torch.
 @torch.no_grad()
 def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
                       generator: torch.Generator) -> list[list[int]]:
-    """Our decoding loop: one prefill, then one token per step for the whole batch."""
+    """Our decoding loop: one prefill, then one token per step for the whole batch (through
+    rollout/static_decoder.py for Llama-family models, else the model's own forward)."""
     device = model.device
     generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
@@ -136,6 +145,9 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
     cache = out.cache
     logits = out.logits[:, -1]  # (B, V)
     next_position = positions[:, -1:] + 1  # (B, 1)
+    lean = static_decoder.supports(model)
+    if lean:
+        decoder = static_decoder.StaticDecoder(model, cache, mask, sampling.max_new_tokens)
     finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     generated = []
     for step in range(sampling.max_new_tokens):
@@ -145,11 +157,14 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
         finished |= torch.isin(token, stops)
         if bool(finished.all()) or step == sampling.max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
-        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
-                    cache=cache, use_cache=True)
-        cache = out.cache
-        logits = out.logits[:, -1]
+        if lean:
+            logits = decoder.step(token, next_position)
+        else:
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+            out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
+                        cache=cache, use_cache=True)
+            cache = out.cache
+            logits = out.logits[:, -1]
         next_position = next_position + 1
     return _trim(torch.stack(generated, dim=1).tolist(), stops.tolist())
 

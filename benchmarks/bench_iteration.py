@@ -1,0 +1,140 @@
+"""One two-turn SCoRe iteration on the built-in world: where the time goes, and today against
+an older commit of the same loop.
+
+What is measured: whole iterations of `experiments/builtin/rl/score.yaml` (16 problems x 8
+two-turn samples, Stage II, 1 thread), split into rollout (both turns sampled and graded),
+reference forward, policy forward (with the loss), backward, and optimizer step. With
+`--old PATH` (a git worktree of an older commit, e.g. `git worktree add /tmp/old 6ca99a3`)
+the same iterations of that commit run too, on the same base model and config, alternating
+old, new, old, new in fresh processes so that a busy machine slows both alike; the ratio of
+the median iteration times is printed.
+
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --old /tmp/old
+
+The model must be a trained base (`selfcorrect pretrain`): an untrained one writes no
+well-formed attempts and every response runs to max_new_tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs inside a fresh interpreter whose sys.path starts at the checkout being measured; it
+# prints one JSON line of per-iteration seconds. It only uses names both versions define.
+WORKER = r"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+from accelerate import Accelerator
+from selfcorrect_cli.config import load_config
+from selfcorrect_cli.tasks import build_task
+try:
+    from selfcorrect_cli.methods import score
+    from selfcorrect_cli.rollout.models import load_model
+except ImportError:  # the flat layout before the stage folders
+    from selfcorrect_cli import score
+    from selfcorrect_cli.models import load_model
+model_path, iterations, breakdown = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+cfg = score.method_config(load_config("experiments/builtin/rl/score.yaml", [
+    f"train.base_model={model_path}", "run.out_dir=/tmp/bench-iteration"]))
+accelerator = Accelerator(cpu=True)
+task = build_task(cfg)
+problems = task.load("train")
+cfg.model.path, cfg.model.device = model_path, "cpu"
+policy, tokenizer = load_model(cfg.model)
+reference, _ = load_model(cfg.model)
+reference.requires_grad_(False)
+optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.score.lr)
+policy.train()
+policy, optimizer = accelerator.prepare(policy, optimizer)
+phases = {"rollout": 0.0, "reference": 0.0, "policy forward": 0.0, "backward": 0.0,
+          "optimizer": 0.0}
+
+state = {"sampling": False}
+
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        if state["sampling"]:  # the rollout's own forward calls count as rollout
+            return fn(*args, **kwargs)
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] += time.perf_counter() - began
+    return wrapper
+
+if breakdown:
+    reference.forward = timed("reference", reference.forward)
+    policy.forward = timed("policy forward", policy.forward)
+    accelerator.backward = timed("backward", accelerator.backward)
+    optimizer.step = timed("optimizer", optimizer.step)
+extra = (torch.float32,) if "compute_dtype" in score._update.__code__.co_varnames else ()
+times = []
+for step in range(iterations + 1):  # the first iteration warms up and is not counted
+    began = time.perf_counter()
+    mine = score._problems_for_step(cfg, problems, step, accelerator)
+    sampled = time.perf_counter()
+    state["sampling"] = True
+    trajectories = score._sample(cfg, accelerator, policy, tokenizer, task, mine, None, step)
+    state["sampling"] = False
+    phases["rollout"] += time.perf_counter() - sampled
+    score._update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories, 2,
+                  step, *extra)
+    if step == 0:
+        phases = dict.fromkeys(phases, 0.0)
+    else:
+        times.append(time.perf_counter() - began)
+print(json.dumps({"times": times, "phases": {k: v / iterations for k, v in phases.items()}}))
+"""
+
+
+def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, model, str(iterations), "1" if breakdown else "0"],
+        cwd=checkout, capture_output=True, text=True, env={"PYTHONPATH": str(checkout),
+                                                           "OMP_NUM_THREADS": "1",
+                                                           "TQDM_DISABLE": "1",
+                                                           "PATH": "/usr/bin:/bin"})
+    if result.returncode != 0:
+        sys.exit(f"worker in {checkout} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a trained built-in base model folder")
+    parser.add_argument("--old", default="", help="worktree of an older commit to compare")
+    parser.add_argument("--iterations", type=int, default=8, help="timed iterations per run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
+    args = parser.parse_args()
+    model = str(Path(args.model).resolve())
+
+    profile = run_worker(ROOT, model, args.iterations, breakdown=True)
+    total = statistics.mean(profile["times"])  # the phases are means too
+    print(f"two-turn iteration, 16 x 8, 1 thread: mean {total:.3f} s")
+    print("| phase | seconds per iteration | share |\n|---|---|---|")
+    phases = profile["phases"]
+    phases["other (packing, advantages, grading glue)"] = total - sum(phases.values())
+    for name, seconds in phases.items():
+        print(f"| {name} | {seconds:.3f} | {100 * seconds / total:.0f}% |")
+    if not args.old:
+        return
+    sides = {"new": [], "old": []}
+    for _ in range(args.rounds):
+        for side, checkout in (("old", Path(args.old).resolve()), ("new", ROOT)):
+            sides[side] += run_worker(checkout, model, args.iterations, breakdown=False)["times"]
+    old, new = (statistics.median(sides[s]) for s in ("old", "new"))
+    print(f"\nold {args.old}: median {old:.3f} s per iteration; new: {new:.3f} s; "
+          f"speed-up {old / new:.2f}x ({len(sides['new'])} iterations per side, alternating)")
+
+
+if __name__ == "__main__":
+    main()

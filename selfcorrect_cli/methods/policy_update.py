@@ -1,0 +1,193 @@
+"""One SCoRe policy-gradient step: rewards -> advantages -> packed sequences -> loss -> update.
+
+Each trajectory is one sequence (losses.pack_trajectories): a single forward pass of the policy
+and one of the reference give both turns' log-probs and KL. Rows are split into micro-batches
+(score.micro_batch_rows) whose gradients accumulate, so no step ever holds the whole batch's
+(rows x tokens x vocabulary) logits at once; each micro-batch is cut to its longest row. The
+policy keeps float32 master weights; with a bfloat16/float16 model.dtype the forward passes run
+under autocast, so updates smaller than bf16's resolution still accumulate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.measure.metrics import answer_changed_rate
+from selfcorrect_cli.methods import losses
+
+
+class TrainingDiverged(UsageError):
+    """The loss or the gradient became NaN or infinite; the update was not applied."""
+
+
+def turn_advantages(s, rewards: torch.Tensor, stage: int,
+                    kl_penalty: torch.Tensor | None = None) -> torch.Tensor:
+    """What each turn's tokens are weighted by, from verifier rewards (B, turns) -> (B, turns).
+
+    REINFORCE: SCoRe's per-turn rewards (minus the sampled KL penalty, when the KL sits in the
+    reward), credited per turn or through the return, minus leave-one-out baselines (trees:
+    losses.tree_advantages). Stage I always credits per turn: the first attempt is held near
+    the base by beta2 alone, and r2 never trains the turn-1 tokens. STaR in Stage II: 1 for a
+    correct attempt and 0 otherwise, i.e. fine-tuning on the policy's own correct attempts.
+    Offline first attempts were not sampled by the policy, so they get no policy gradient.
+    """
+    if s.turns == 1:
+        shaped = rewards[:, :1]  # single-turn RL: turn 1 earns r1 in every stage
+    else:
+        shaped = losses.turn_rewards(rewards[:, 0], rewards[:, 1], stage, s.alpha)  # (B, 2)
+    if kl_penalty is not None:
+        shaped = shaped - kl_penalty
+    if stage == 2 and s.stage2_update == "star":
+        advantages = rewards.clone()
+    elif s.turns == 1:
+        advantages = losses.rloo_advantages(shaped, s.samples_per_problem)
+    else:
+        credit = s.credit if stage == 2 else "per_turn"
+        advantages = losses.tree_advantages(shaped, credit, s.samples_per_problem, s.turn2_samples)
+    if not s.online_turn1:
+        advantages[:, 0] = 0.0
+    return advantages
+
+
+def turn_betas(s, stage: int) -> list[float]:
+    """KL coefficient of each turn: beta2 holds turn 1 in Stage I, beta1 everywhere else."""
+    return ([s.beta2, s.beta1] if stage == 1 else [s.beta1, s.beta1])[: s.turns]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """bf16/fp16 compute over float32 master weights; nothing to do for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
+                stage: int, step: int, compute_dtype: torch.dtype) -> dict:
+    """One REINFORCE update from a batch of trajectories; returns the step's statistics."""
+    s = cfg.score
+    batch, turns = len(trajectories), s.turns
+    device = accelerator.device
+    rewards = torch.tensor([[a.reward for a in t.attempts] for t in trajectories])  # (B, turns)
+    siblings = s.turn2_samples if turns == 2 else 1
+    # Tree siblings share their first attempt: it is trained once, in the first sibling's row.
+    trained = [[k > 0 or t.sample_index % siblings == 0 for k in range(turns)] for t in trajectories]
+    packed = losses.pack_trajectories(
+        [[a.prompt_ids for a in t.attempts] for t in trajectories],
+        [[a.response_ids for a in t.attempts] for t in trajectories],
+        tokenizer.pad_token_id, trained)
+    units = sum(map(sum, trained))
+    betas = torch.tensor(turn_betas(s, stage), device=device)
+    chunks = _micro_batches(packed, s.micro_batch_rows)
+    run = _Forward(policy, reference, device, compute_dtype)
+
+    kl_penalty = None
+    if s.kl_estimator == "sampled":
+        with torch.no_grad():  # the penalty enters the advantages, so it is needed first
+            log_ratio = sum(run.sequence_log_ratio(packed.select(c), batch, turns) for c in chunks)
+        kl_penalty = betas.cpu() * log_ratio.cpu()  # (B, turns)
+    advantages = turn_advantages(s, rewards, stage, kl_penalty).to(device)  # (B, turns)
+
+    sums = {"loss": 0.0, "kl": torch.zeros(batch, turns), "entropy": 0.0, "tokens": 0.0}
+    log_entropy = s.stats_every > 0 and step % s.stats_every == 0
+    for chunk in chunks:
+        part = packed.select(chunk)
+        part = losses.PackedTurns(*(x.to(device) for x in (part.ids, part.turn, part.trajectory,
+                                                               part.lengths)))
+        loss, kl_tokens, logp_all = run.loss(part, advantages, betas, s.kl_estimator, units)
+        accelerator.backward(loss)
+        with torch.no_grad():
+            sums["loss"] += loss.item()
+            sums["kl"] += losses.per_turn_sums(kl_tokens, part, batch, turns).cpu()
+            sums["tokens"] += part.mask.sum().item()
+            if log_entropy:
+                sums["entropy"] += (losses.token_entropy(logp_all) * part.mask).sum().item()
+        del loss, logp_all
+    grad_norm = accelerator.clip_grad_norm_(policy.parameters(), s.max_grad_norm)
+    _stop_if_diverged(cfg, accelerator, optimizer, sums["loss"], grad_norm, stage, step)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+    stats = _step_stats(trajectories, rewards, sums, trained, grad_norm, turns)
+    if log_entropy:
+        stats["train/entropy"] = sums["entropy"] / max(sums["tokens"], 1.0)
+    return stats
+
+
+class _Forward:
+    """The policy's and the reference's log-probs over one micro-batch of packed rows."""
+
+    def __init__(self, policy, reference, device, compute_dtype):
+        self.policy, self.reference = policy, reference
+        self.cast = lambda: autocast(device, compute_dtype)
+
+    def _logp_all(self, model, ids: torch.Tensor) -> torch.Tensor:
+        # Right padding: causal attention never lets a real token see a pad, so no mask is
+        # needed, and attention runs on the fast causal path.
+        with self.cast():
+            logits = model(input_ids=ids).logits  # (R, L, V)
+        return losses.log_softmax_next(logits)  # (R, L-1, V) float32
+
+    def sequence_log_ratio(self, part: losses.PackedTurns, batch: int, turns: int) -> torch.Tensor:
+        """log pi(y) - log pi_ref(y) of each trajectory's turns, (batch, turns)."""
+        ids = part.ids.to(self._device())
+        logp = losses.token_logprobs(self._logp_all(self.policy, ids), ids)
+        ref = losses.token_logprobs(self._logp_all(self.reference, ids), ids)
+        return losses.per_turn_sums((logp - ref).cpu(), part, batch, turns)
+
+    def loss(self, part: losses.PackedTurns, advantages, betas, estimator: str, units: int):
+        """(loss, per-token KL estimate for logging, the policy's log-softmax)."""
+        logp_all = self._logp_all(self.policy, part.ids)
+        logp = losses.token_logprobs(logp_all, part.ids)  # (R, L-1)
+        turn = part.turn.clamp(min=0)
+        token_adv = advantages[part.trajectory[:, None], turn]  # (R, L-1)
+        with torch.no_grad():
+            ref_all = self._logp_all(self.reference, part.ids)
+        if estimator == "exact":
+            kl = losses.token_kl(logp_all, ref_all)  # (R, L-1)
+            loss = losses.policy_loss(logp, kl, part.mask, token_adv, betas[turn], units)
+            return loss, kl.detach(), logp_all.detach()
+        log_ratio = (logp - losses.token_logprobs(ref_all, part.ids)).detach()
+        loss = losses.policy_loss(logp, None, part.mask, token_adv, None, units)
+        return loss, log_ratio, logp_all.detach()
+
+    def _device(self):
+        return next(self.policy.parameters()).device
+
+
+def _micro_batches(packed: losses.PackedTurns, rows: int) -> list[torch.Tensor]:
+    """Row indices of each micro-batch: sorted by length, so each is cut to little padding."""
+    order = torch.argsort(packed.lengths, descending=True)
+    size = rows if rows > 0 else len(order)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def _stop_if_diverged(cfg, accelerator, optimizer, loss: float, grad_norm, stage, step) -> None:
+    ok = torch.isfinite(torch.tensor(loss)) and torch.isfinite(torch.as_tensor(grad_norm).cpu())
+    bad = torch.tensor(float(not ok), device=accelerator.device)
+    if accelerator.reduce(bad, reduction="sum").item() > 0:
+        optimizer.zero_grad(set_to_none=True)
+        raise TrainingDiverged(
+            f"loss {loss} / gradient norm {float(grad_norm)} at step {step} "
+            f"(stage {stage}): stopped before the update; the last good checkpoint is kept in "
+            f"{Path(cfg.run.out_dir) / 'checkpoints' / 'last'}. Lower score.lr or raise the KL "
+            f"coefficients (score.beta1, score.beta2).")
+
+
+def _step_stats(trajectories, rewards, sums, trained, grad_norm, turns) -> dict:
+    counts = torch.tensor(trained, dtype=torch.float).sum(0).clamp(min=1.0)  # (turns,)
+    seq_kl = sums["kl"].sum(0) / counts  # (turns,) KL per trained sequence of each turn
+    stats = {"train/loss": sums["loss"], "train/grad_norm": float(grad_norm),
+             "train/response_tokens": sums["tokens"] / float(counts.sum())}
+    for k in range(turns):
+        stats[f"train/reward_t{k + 1}"] = rewards[:, k].mean().item()
+        stats[f"train/kl_turn{k + 1}"] = seq_kl[k].item()
+    if turns == 2:
+        stats["train/answer_changed"] = answer_changed_rate(
+            [t.attempts[0].answer for t in trajectories],
+            [t.attempts[1].answer for t in trajectories])
+        stats["train/delta"] = stats["train/reward_t2"] - stats["train/reward_t1"]
+    return stats
