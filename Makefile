@@ -6,17 +6,34 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
-.PHONY: install test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point clean-runs
+.PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point clean-runs
 
-$(INSTALLED): pyproject.toml
+# Exact versions from the committed lock (`make lock` refreshes it); pyproject.toml keeps the
+# ranges for people who install the package into an environment of their own.
+LOCK := requirements.lock
+
+$(INSTALLED): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch lies on this machine's disk; pin it before anything pulls CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e '.[test]'
 	touch $@
 
 install: $(INSTALLED)
+
+# Resolve pyproject.toml's ranges afresh in a throw-away environment and write the lock.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet '.[test]'
+	( echo "# make lock: exact versions installed by make; refresh with make lock"; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^selfcorrect' \
+	  | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' ) > $(LOCK)
+	rm -rf .lock-venv build
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
@@ -36,44 +53,53 @@ EXTRA_SET ?=
 EXP := experiments/builtin
 SFT_EXP := $(EXP)/sft
 RL_EXP := $(EXP)/rl
-BASE := $(RUNS)/base/model
-TRACES := $(RUNS)/sft/traces/traces.jsonl
 SFT_MODELS := star-d star-dplus pair-d pair-dplus
-RL_METHODS := score score-per-turn single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
+RL_METHODS := score score-return single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
 	naive-two-turn
-EXTRA_MODELS := base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score seed0/rl/single-turn-rl
+EXTRA_MODELS := seed0/base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score \
+	seed0/rl/single-turn-rl
 SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 
-# The base model is built alone, so it may use both cores.
-PRETRAIN_THREADS ?= 2
-$(BASE)/config.json: | $(INSTALLED)
-	OMP_NUM_THREADS=$(PRETRAIN_THREADS) $(SC) pretrain -c $(EXP)/base.yaml --set run.out_dir=$(RUNS)/base $(PRETRAIN_SET)
+# Several base models pretrain side by side under -j2, so one thread each by default (the
+# thread count is part of what makes a run bitwise repeatable: README, "Determinism").
+PRETRAIN_THREADS ?= 1
 
-$(RUNS)/eval/base-%/metrics.json: $(BASE)/config.json $(EXP)/eval-base-%.yaml
-	$(SC) eval -c $(EXP)/eval-base-$*.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(EVAL_SET)
-
-$(TRACES): $(BASE)/config.json $(SFT_EXP)/collect-train.yaml
-	$(SC) collect -c $(SFT_EXP)/collect-train.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(SFT_SET)
-
-$(RUNS)/sft/self-refine/metrics.json: $(BASE)/config.json $(SFT_EXP)/self-refine.yaml
-	$(SC) self-refine -c $(SFT_EXP)/self-refine.yaml --set model.path=$(BASE) --set run.out_dir=$(@D) $(EVAL_SET)
-
-# Per seed: the four SFT baselines (paper Table 1), Pair-SFT's mismatch curves (Figure 4), SCoRe
-# and its ablations (Tables 2 and 4). Every method starts from the same base model; the seed
-# drives its data order, its sampling and, for RL, its online rollouts.
+# Per seed s, everything a seed varies: its own base model (pretrained with seed s), the base
+# model's evaluations, its traces and Self-Refine, then the four SFT baselines (paper Table 1),
+# Pair-SFT's mismatch curves (Figure 4), SCoRe and its ablations (Tables 2 and 4), all started
+# from that seed's base model. The intervals across seeds therefore include pretraining.
 define SEED_RULES
-$(RUNS)/seed$(1)/sft/%/model/config.json: $(TRACES) $(SFT_EXP)/%.yaml
-	$(SC) train -c $(SFT_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/sft/$$* \
-		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(SFT_SET)
+$(RUNS)/seed$(1)/base/model/config.json: | $(INSTALLED)
+	OMP_NUM_THREADS=$(PRETRAIN_THREADS) $(SC) pretrain -c $(EXP)/base.yaml --set run.seed=$(1) \
+		--set run.out_dir=$(RUNS)/seed$(1)/base $(PRETRAIN_SET)
 
-$(RUNS)/seed$(1)/sft/mismatch/mismatch.jsonl: $(TRACES) $(SFT_EXP)/mismatch.yaml
+$(RUNS)/seed$(1)/eval/base-%/metrics.json: $(RUNS)/seed$(1)/base/model/config.json $(EXP)/eval-base-%.yaml
+	$(SC) eval -c $(EXP)/eval-base-$$*.yaml --set model.path=$(RUNS)/seed$(1)/base/model \
+		--set run.seed=$(1) --set run.out_dir=$$(@D) $(EVAL_SET)
+
+$(RUNS)/seed$(1)/sft/traces/traces.jsonl: $(RUNS)/seed$(1)/base/model/config.json $(SFT_EXP)/collect-train.yaml
+	$(SC) collect -c $(SFT_EXP)/collect-train.yaml --set model.path=$(RUNS)/seed$(1)/base/model \
+		--set run.seed=$(1) --set run.out_dir=$$(@D) $(SFT_SET)
+
+$(RUNS)/seed$(1)/sft/self-refine/metrics.json: $(RUNS)/seed$(1)/base/model/config.json $(SFT_EXP)/self-refine.yaml
+	$(SC) self-refine -c $(SFT_EXP)/self-refine.yaml --set model.path=$(RUNS)/seed$(1)/base/model \
+		--set run.seed=$(1) --set run.out_dir=$$(@D) $(EVAL_SET)
+
+$(RUNS)/seed$(1)/sft/%/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.jsonl $(SFT_EXP)/%.yaml
+	$(SC) train -c $(SFT_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/sft/$$* \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model \
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(SFT_SET)
+
+$(RUNS)/seed$(1)/sft/mismatch/mismatch.jsonl: $(RUNS)/seed$(1)/sft/traces/traces.jsonl $(SFT_EXP)/mismatch.yaml
 	$(SC) analyze-mismatch -c $(SFT_EXP)/mismatch.yaml --out $(RUNS)/seed$(1)/sft/mismatch/figure \
 		--set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/sft/mismatch \
-		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(SFT_SET)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model \
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(SFT_SET)
 
-$(RUNS)/seed$(1)/rl/%/model/config.json: $(BASE)/config.json $(TRACES) $(RL_EXP)/%.yaml
+$(RUNS)/seed$(1)/rl/%/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_EXP)/%.yaml
 	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
-		--set train.base_model=$(BASE) --set train.traces=$(TRACES) $(RL_SET)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model \
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET)
 endef
 $(foreach s,$(SEEDS),$(eval $(call SEED_RULES,$(s))))
 
@@ -89,18 +115,19 @@ $(RUNS)/extra/attempts/%/metrics.json: $(RUNS)/%/model/config.json $(EXP)/eval-a
 $(RUNS)/extra/scaling/%/traces.jsonl: $(RUNS)/%/model/config.json $(EXP)/collect-scaling.yaml
 	$(SC) collect -c $(EXP)/collect-scaling.yaml --set model.path=$(RUNS)/$*/model --set run.out_dir=$(@D) $(EXTRA_SET)
 
-$(RUNS)/sft/collapse/collapse.json: $(SFT_MODELS:%=$(RUNS)/seed0/sft/%/model/config.json) $(SFT_EXP)/collapse.yaml
+$(RUNS)/sft/collapse/collapse.json: $(SFT_MODELS:%=$(RUNS)/seed0/sft/%/model/config.json) \
+		$(RUNS)/seed0/base/model/config.json $(SFT_EXP)/collapse.yaml
 	$(SC) analyze-collapse -c $(SFT_EXP)/collapse.yaml --out $(@D)/figure --set run.out_dir=$(@D) $(EXTRA_SET) \
-		Base=$(BASE) "STaR D_STaR=$(RUNS)/seed0/sft/star-d/model" \
+		Base=$(RUNS)/seed0/base/model "STaR D_STaR=$(RUNS)/seed0/sft/star-d/model" \
 		"STaR D+_STaR=$(RUNS)/seed0/sft/star-dplus/model" "Pair-SFT D_SFT=$(RUNS)/seed0/sft/pair-d/model" \
 		"Pair-SFT D+_SFT=$(RUNS)/seed0/sft/pair-dplus/model"
 
-STUDY_INPUTS := $(RUNS)/eval/base-greedy/metrics.json $(RUNS)/eval/base-t1/metrics.json \
-	$(RUNS)/sft/self-refine/metrics.json $(RUNS)/sft/collapse/collapse.json \
-	$(foreach d,$(SEED_DIRS),$(SFT_MODELS:%=$(d)/sft/%/eval/metrics.json) \
+STUDY_INPUTS := $(RUNS)/sft/collapse/collapse.json \
+	$(foreach d,$(SEED_DIRS),$(d)/eval/base-greedy/metrics.json $(d)/eval/base-t1/metrics.json \
+		$(d)/sft/self-refine/metrics.json $(SFT_MODELS:%=$(d)/sft/%/eval/metrics.json) \
 		$(RL_METHODS:%=$(d)/rl/%/eval/metrics.json) $(d)/sft/mismatch/mismatch.jsonl) \
 	$(EXTRA_MODELS:%=$(RUNS)/extra/attempts/%/metrics.json) \
-	$(RUNS)/extra/scaling/base/traces.jsonl $(RUNS)/extra/scaling/seed0/rl/score/traces.jsonl
+	$(RUNS)/extra/scaling/seed0/base/traces.jsonl $(RUNS)/extra/scaling/seed0/rl/score/traces.jsonl
 
 # Every table and figure, then the findings verdicts, from the run directories.
 $(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
@@ -109,7 +136,7 @@ $(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
 	# The runs' small records (configs, commands, metrics, logs), never checkpoints or traces.
 	rm -rf $(RESULTS)/runs && mkdir -p $(RESULTS)/runs
 	cd $(RUNS) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
-		-o -name command.txt -o -name git_commit.txt -o -name metrics.json -o -name '*_log.jsonl' \
+		-o -name command.txt -o -name git_commit.txt -o -name environment.json -o -name metrics.json -o -name '*_log.jsonl' \
 		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \) -print \
 		| tar -cf - -T - | tar -xf - -C $(abspath $(RESULTS))/runs
 
@@ -142,9 +169,8 @@ reproduce-quick: $(INSTALLED)
 # thread each.
 SWEEP_VALUES ?= 0.3 0.5 0.9
 SWEEP_ROOT ?= runs/sweep
-SWEEP_METHODS := eval/base-greedy/metrics.json \
-	$(foreach s,$(SEEDS),$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,\
-		seed$(s)/$(m)/eval/metrics.json))
+SWEEP_METHODS := $(foreach s,$(SEEDS),seed$(s)/eval/base-greedy/metrics.json \
+	$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,seed$(s)/$(m)/eval/metrics.json))
 
 sweep-point: $(SWEEP_METHODS:%=$(RUNS)/%)
 
