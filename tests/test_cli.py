@@ -70,11 +70,13 @@ def test_resume_refuses_traces_from_other_settings(tiny_base, tmp_path):
     (["eval", "--set", "model.path=/nowhere/model"], "model checkpoint not found"),
     (["table", "--out", "x.md", "a=/nowhere"], "no metrics.json in /nowhere"),
 ])
-def test_usage_errors_are_one_line_with_exit_code_2(args, message):
+def test_usage_errors_are_one_line_with_exit_code_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default run.out_dir is relative: nothing may appear here
     code, _, err = run_main(*args)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_usage_error_through_the_installed_entry_point():

@@ -40,10 +40,10 @@ def collect_traces(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if not problems:
         raise UsageError(f"task {cfg.task.name!r} has no problems in split {cfg.task.split!r}")
     _check_resumable(cfg)
+    model, tokenizer = load_model(cfg.model)  # a missing model must leave no run directory
     run_dir = prepare_run_dir(cfg)
     path = run_dir / TRACES
     done = {r["problem_id"] for r in read_traces(path, repair=True)} if path.exists() else set()
-    model, tokenizer = load_model(cfg.model)
     per_chunk = max(1, cfg.sampling.batch_size // cfg.sampling.n_samples)
     chunks = [problems[i:i + per_chunk] for i in range(0, len(problems), per_chunk)]
     sampling = config_to_dict(cfg.sampling)
