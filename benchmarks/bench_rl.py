@@ -48,12 +48,12 @@ from transformers import PrinterCallback, TrainerCallback
 from transformers.utils import logging as hf_logging
 from trl import GRPOConfig, GRPOTrainer
 
-from selfcorrect_cli.methods import score
-from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 from selfcorrect_cli.config import ExperimentConfig, ModelConfig, PretrainConfig
+from selfcorrect_cli.methods import score
 from selfcorrect_cli.rollout.models import load_model
-from selfcorrect_cli.world.pretrain import save_checkpoint
 from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.world.pretrain import save_checkpoint
+from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
 SIDES = ("ours", "trl")
 

@@ -149,8 +149,8 @@ def check_references_command(task_name, data, split, config_path, overrides):
     Every reference that fails is a grader bug or a flaw in the data: read them before
     trusting the rewards. Prints n verified / n total and the first failures.
     """
-    from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
     from selfcorrect_cli.tasks import build_task
+    from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
 
     cfg = _load(config_path, overrides)
     cfg.task.name = task_name or cfg.task.name

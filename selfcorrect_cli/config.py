@@ -18,9 +18,6 @@ field's metadata beside its default (`at_least`, `above`, `within`, `matching`).
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,72 +25,11 @@ from typing import Literal
 
 import yaml
 
+from selfcorrect_cli.config_values import above, at_least, check_value, matching, one_of, within
 from selfcorrect_cli.errors import UsageError
 
 BUILTIN_SPLITS = ("train", "test")
 """The only splits the built-in division world generates (see tasks/division.py)."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """Allowed numbers: low <= x (low < x when low_open), x <= high; None leaves a side open.
-    Floats must also be finite.
-
-    >>> Range(0, 1, low_open=True).allows(1.0), Range(0, 1, low_open=True).allows(0.0)
-    (True, False)
-    >>> str(Range(0, 1, low_open=True)), str(Range(low=1))
-    ('in (0, 1]', '>= 1')
-    """
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-
-    def allows(self, x) -> bool:
-        if isinstance(x, float) and not math.isfinite(x):
-            return False
-        if self.low is not None and (x <= self.low if self.low_open else x < self.low):
-            return False
-        return self.high is None or x <= self.high
-
-    def __str__(self) -> str:
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low}"
-        return f"in {'(' if self.low_open else '['}{self.low}, {self.high}]"
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """Allowed strings: a full match of `regex`; `described` says it in words for errors."""
-
-    regex: str
-    described: str
-
-    def allows(self, x) -> bool:
-        return re.fullmatch(self.regex, x) is not None
-
-    def __str__(self) -> str:
-        return self.described
-
-
-def at_least(low) -> dict:
-    """Field metadata: value >= low."""
-    return {"check": Range(low=low)}
-
-
-def above(low) -> dict:
-    """Field metadata: value > low."""
-    return {"check": Range(low=low, low_open=True)}
-
-
-def within(low, high, low_open: bool = False) -> dict:
-    """Field metadata: low <= value <= high (low < value when low_open)."""
-    return {"check": Range(low, high, low_open)}
-
-
-def matching(regex: str, described: str) -> dict:
-    """Field metadata: the string fully matches `regex`."""
-    return {"check": Pattern(regex, described)}
 
 
 @dataclass
@@ -346,13 +282,13 @@ def check_config(cfg: ExperimentConfig) -> None:
         obj = getattr(cfg, section.name)
         hints = typing.get_type_hints(type(obj))
         for f in dataclasses.fields(obj):
-            _check_value(f, hints[f.name], getattr(obj, f.name), f"{section.name}.{f.name}")
+            check_value(f, hints[f.name], getattr(obj, f.name), f"{section.name}.{f.name}")
     _check_combinations(cfg)
 
 
 def _check_combinations(cfg: ExperimentConfig) -> None:
     if cfg.task.name == "division" and cfg.task.split not in BUILTIN_SPLITS:
-        raise UsageError(f"task.split must be {_one_of(BUILTIN_SPLITS)} for the built-in "
+        raise UsageError(f"task.split must be {one_of(BUILTIN_SPLITS)} for the built-in "
                          f"division task, got {cfg.task.split!r}")
     if cfg.world.divisor_max < cfg.world.divisor_min:
         raise UsageError(f"world.divisor_max must be >= world.divisor_min "
@@ -416,67 +352,4 @@ def _set_field(obj, name: str, value, dotted: str) -> None:
     if _is_section(obj, name):
         raise UsageError(f"{dotted} is a section; set one of its keys, e.g. {dotted}.<key>=...")
     hints = typing.get_type_hints(type(obj))
-    setattr(obj, name, _check_value(fields[name], hints[name], value, dotted))
-
-
-def _check_value(f: dataclasses.Field, annotation, value, dotted: str):
-    """`value` coerced to the field's type (and choices), then held to its metadata's range."""
-    value = _coerce(value, annotation, dotted)
-    check = f.metadata.get("check")
-    if check is not None and not check.allows(value):
-        finite = "finite and " if isinstance(value, float) and not math.isfinite(value) else ""
-        raise UsageError(f"{dotted} must be {finite}{check}, got {value!r}")
-    return value
-
-
-def _coerce(value, annotation, dotted: str):
-    """Check `value` against a field's type; ints are accepted where floats are expected."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, dotted)
-            except UsageError:
-                continue
-        raise UsageError(f"{dotted}: expected {annotation}, got {value!r}")
-    if origin is Literal:
-        options = typing.get_args(annotation)
-        for option in options:
-            if value == option and type(value) is type(option):  # True is not 1
-                return option
-        raise UsageError(f"{dotted} must be {_one_of(options)}, got {value!r}")
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise UsageError(f"{dotted}: expected a list, got {value!r}")
-        return [_coerce(v, item_type, dotted) for v in value]
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):
-        # PyYAML reads 1e-5 (no dot) as a string; accept any spelling Python reads as a float
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if annotation in (int, float, str, bool):
-        if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
-            return value
-        raise UsageError(f"{dotted}: expected {annotation.__name__}, got {value!r}")
-    return value
-
-
-def _one_of(options) -> str:
-    """Choices in words.
-
-    >>> _one_of(("sampler", "hf")), _one_of((1, 2, 3))
-    ('sampler or hf', '1, 2 or 3')
-    """
-    words = [str(o) for o in options]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+    setattr(obj, name, check_value(fields[name], hints[name], value, dotted))

@@ -1,6 +1,6 @@
-from selfcorrect_cli.world.tiny_model import build_tokenizer
 from selfcorrect_cli.rollout.chat import encode_with_targets, prompt_ids
 from selfcorrect_cli.tasks.prompts import conversation
+from selfcorrect_cli.world.tiny_model import build_tokenizer
 
 
 def _text(tokenizer, ids):

@@ -4,9 +4,15 @@ from collections import Counter
 
 import pytest
 
-from selfcorrect_cli.methods.correction_data import (_example, build_d_plus_sft, build_d_plus_star,
-                                             build_d_sft, build_d_star, build_dataset,
-                                             to_prompt_completion)
+from selfcorrect_cli.methods.correction_data import (
+    _example,
+    build_d_plus_sft,
+    build_d_plus_star,
+    build_d_sft,
+    build_d_star,
+    build_dataset,
+    to_prompt_completion,
+)
 
 # Problem p1: trace A wrong->right, trace B right->right, trace C right->wrong.
 # Problem p2: trace D wrong->wrong (no right response at all).

@@ -2,8 +2,12 @@ import random
 
 from selfcorrect_cli.config import WorldConfig
 from selfcorrect_cli.tasks.base import Problem
-from selfcorrect_cli.tasks.division import (DivisionTask, solve_like_pretraining_solver,
-                                            solver_guess_range, write_attempt)
+from selfcorrect_cli.tasks.division import (
+    DivisionTask,
+    solve_like_pretraining_solver,
+    solver_guess_range,
+    write_attempt,
+)
 
 
 def test_splits_are_disjoint_reproducible_and_independent_of_order_seed():

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from selfcorrect_cli.methods import losses
-from selfcorrect_cli.world.tiny_model import build_tokenizer
-from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.config import ScoreConfig
-from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION, conversation
+from selfcorrect_cli.methods import losses
 from selfcorrect_cli.methods.policy_update import turn_advantages, turn_betas
+from selfcorrect_cli.rollout.chat import prompt_ids
+from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION, conversation
+from selfcorrect_cli.world.tiny_model import build_tokenizer
 
 
 def _two_turn_ids(tok, y1="7:7*3=21,A7", y2="8:A8"):

@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 
-from selfcorrect_cli.measure.metrics import (NEAR_COPY_RATIO, accuracy_by_attempt, answer_changed,
-                                             answer_changed_rate, correction_metrics,
-                                             edit_distance_ratio, near_copy_fraction, summarize)
+from selfcorrect_cli.measure.metrics import (
+    NEAR_COPY_RATIO,
+    accuracy_by_attempt,
+    answer_changed,
+    answer_changed_rate,
+    correction_metrics,
+    edit_distance_ratio,
+    near_copy_fraction,
+    summarize,
+)
 from selfcorrect_cli.measure.statistics import bootstrap_ci, fix_rate
 
 

@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.methods import losses, policy_update, score
 from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import load_config
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.methods import losses, policy_update, score
 
 TINY_RL = ["score.stage1_steps=1", "score.stage2_steps=1", "score.problems_per_step=2",
            "score.samples_per_problem=2", "score.max_new_tokens=36", "score.checkpoint_every=1",

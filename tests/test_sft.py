@@ -7,14 +7,14 @@ import torch
 from click.testing import CliRunner
 from transformers import AutoModelForCausalLM
 
-from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import PretrainConfig, WorldConfig, load_config
-from selfcorrect_cli.methods.correction_data import build_d_star
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.world.pretrain import save_checkpoint
+from selfcorrect_cli.methods.correction_data import build_d_star
 from selfcorrect_cli.methods.sft import build_trainer, fine_tune
 from selfcorrect_cli.tasks.division import DivisionTask, write_attempt
+from selfcorrect_cli.world.pretrain import save_checkpoint
+from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
 
 @pytest.fixture(scope="module")

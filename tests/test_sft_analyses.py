@@ -5,10 +5,19 @@ from types import SimpleNamespace
 import pytest
 
 from selfcorrect_cli.analyses.collapse import pair_statistics
+from selfcorrect_cli.methods.self_refine import (
+    CRITIQUE_INSTRUCTION,
+    REFINE_INSTRUCTION,
+    refine_messages,
+)
+from selfcorrect_cli.report.analyses import (
+    collapse_table,
+    mean_mismatch,
+    mismatch_table,
+    write_collapse_report,
+    write_mismatch_report,
+)
 from selfcorrect_cli.rollout.generation import Attempt, Trajectory
-from selfcorrect_cli.methods.self_refine import CRITIQUE_INSTRUCTION, REFINE_INSTRUCTION, refine_messages
-from selfcorrect_cli.report.analyses import (collapse_table, mean_mismatch, mismatch_table,
-                                             write_collapse_report, write_mismatch_report)
 from selfcorrect_cli.tasks.base import Problem
 
 

@@ -7,8 +7,7 @@ from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.measure import statistics
 from selfcorrect_cli.measure.statistics import mean_and_ci
 from selfcorrect_cli.report import figures as study_figures
-from selfcorrect_cli.report.figures import (plot_accuracy_by_attempt, plot_sweep,
-                                            plot_training_logs)
+from selfcorrect_cli.report.figures import plot_accuracy_by_attempt, plot_sweep, plot_training_logs
 
 
 def test_doctests():

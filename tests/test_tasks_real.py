@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
 from selfcorrect_cli.config import ExperimentConfig, SandboxConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.tasks.check_references import check_references, format_reference_report
 from selfcorrect_cli.tasks.code import CodeTask, extract_program
 from selfcorrect_cli.tasks.competition_math import CompetitionMathTask, extract_math_answer
 from selfcorrect_cli.tasks.gsm8k import GSM8KTask, extract_gsm8k_answer, numbers_equal

@@ -19,11 +19,15 @@ import numpy as np
 import torch
 
 from selfcorrect_cli.config import ExperimentConfig
-from selfcorrect_cli.rollout.generation import rollout
-from selfcorrect_cli.measure.metrics import (answer_changed_rate, correction_metrics,
-                                             edit_distance_ratio, near_copy_fraction)
-from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.io.run_dir import prepare_run_dir, write_json_atomic
+from selfcorrect_cli.measure.metrics import (
+    answer_changed_rate,
+    correction_metrics,
+    edit_distance_ratio,
+    near_copy_fraction,
+)
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
 SPLITS = ("train", "test")  # the problems the SFT runs collected on, and held-out ones

@@ -23,12 +23,12 @@ from transformers import TrainerCallback
 
 from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
 from selfcorrect_cli.measure.metrics import correction_metrics
 from selfcorrect_cli.measure.statistics import fix_rate
-from selfcorrect_cli.rollout.models import load_model
-from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
 from selfcorrect_cli.methods.sft import correction_dataset, fine_tune, read_trace_files
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
 CURVES = (("offline", "train"), ("offline", "test"), ("own", "train"), ("own", "test"))

@@ -17,12 +17,12 @@ from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.rollout.generation import rollout
-from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
-from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
-from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.io.traces import read_traces, trajectory_record
+from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.tasks import build_task
 
 TRACES = "traces.jsonl"
 METRICS = "metrics.json"

@@ -25,19 +25,30 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.methods.policy_update import TrainingDiverged, autocast, policy_step
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.rollout.generation import rollout
-from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
-from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
-from selfcorrect_cli.io.run_dir import (append_jsonl, prepare_run_dir, refuse_changed_config,
-                                        write_atomic)
 from selfcorrect_cli.io.checkpoints import (
-    CheckpointChooser, load_last_checkpoint, publish_model, save_checkpoint_dir,
+    CheckpointChooser,
+    load_last_checkpoint,
+    publish_model,
+    save_checkpoint_dir,
 )
-from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.io.run_dir import (
+    append_jsonl,
+    prepare_run_dir,
+    refuse_changed_config,
+    write_atomic,
+)
 from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.methods.policy_update import (
+    TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
+    autocast,
+    policy_step,
+)
+from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
+from selfcorrect_cli.tasks import build_task
 
 # Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
 # Ablations that drop Stage I train for the same total number of steps in Stage II.

@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.measure.collect import METRICS, TRACES, metrics_from_traces
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.run_dir import prepare_run_dir, write_atomic, write_json_atomic
+from selfcorrect_cli.measure.collect import METRICS, TRACES, metrics_from_traces
+from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.generation import sample
 from selfcorrect_cli.rollout.models import load_model
-from selfcorrect_cli.io.run_dir import prepare_run_dir, write_atomic, write_json_atomic
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.base import Problem, Task
 

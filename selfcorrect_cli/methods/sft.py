@@ -27,16 +27,20 @@ from transformers import TrainerCallback
 from trl import SFTConfig as TrlSFTConfig
 from trl import SFTTrainer
 
-from selfcorrect_cli.measure.collect import collect_traces
 from selfcorrect_cli.config import ExperimentConfig
-from selfcorrect_cli.methods.correction_data import (CorrectionData, build_dataset, dataset_name,
-                                             to_prompt_completion)
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.rollout.models import load_model, pick_device
-from selfcorrect_cli.world.pretrain import save_checkpoint
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
-from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.measure.collect import collect_traces
+from selfcorrect_cli.methods.correction_data import (
+    CorrectionData,
+    build_dataset,
+    dataset_name,
+    to_prompt_completion,
+)
+from selfcorrect_cli.rollout.models import load_model, pick_device
+from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.world.pretrain import save_checkpoint
 
 _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
                "d_plus": "no trace ends in a right second attempt"}

@@ -11,10 +11,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.report.findings import (EVAL_ROLES, TRAIN_ROLES, Inputs, criteria,
-                                      evaluate_findings, findings_table)
 from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.io.run_dir import write_atomic, write_json_atomic
+from selfcorrect_cli.report.findings import (
+    EVAL_ROLES,
+    TRAIN_ROLES,
+    Inputs,
+    criteria,
+    evaluate_findings,
+    findings_table,
+)
 from selfcorrect_cli.report.paths import expand, parse_seeds
 
 METRICS, TRAIN_LOG, MISMATCH_LOG = "metrics.json", "train_log.jsonl", "mismatch.jsonl"

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout import static_decoder
 from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout.models import stop_token_ids
-from selfcorrect_cli.tasks.prompts import conversation
 from selfcorrect_cli.tasks.base import Problem, Task
+from selfcorrect_cli.tasks.prompts import conversation
 
 
 @dataclass

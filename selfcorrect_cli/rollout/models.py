@@ -29,7 +29,7 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
 
 def resolve_model_path(path: str) -> str:
     """Local folders and hub names pass through; known aliases map to a local checkpoint."""
-    from selfcorrect_cli.rollout import smollm2# the one alias so far: the offline real model
+    from selfcorrect_cli.rollout import smollm2  # the one alias so far: the offline real model
 
     return smollm2.resolve_model_path(path)
 

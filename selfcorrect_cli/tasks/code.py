@@ -20,13 +20,13 @@ import re
 
 from selfcorrect_cli.config import SandboxConfig
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.tasks import data_files
+from selfcorrect_cli.tasks.base import Problem, Task
 from selfcorrect_cli.tasks.prompts import (
     CODE_CORRECTION_INSTRUCTION,
     HUMANEVAL_FIRST_PROMPT,
     MBPP_FIRST_PROMPT,
 )
-from selfcorrect_cli.tasks import data_files
-from selfcorrect_cli.tasks.base import Problem, Task
 
 MBPP_SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)

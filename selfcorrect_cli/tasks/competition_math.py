@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.tasks.prompts import MATH_CORRECTION_INSTRUCTION, MATH_FIRST_PROMPT
 from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.answers import final_answer_statement, last_boxed, last_nonempty_line
 from selfcorrect_cli.tasks.base import Problem, Task
 from selfcorrect_cli.tasks.math_equivalence import math_equal
+from selfcorrect_cli.tasks.prompts import MATH_CORRECTION_INSTRUCTION, MATH_FIRST_PROMPT
 
 
 def extract_math_answer(response: str) -> str | None:

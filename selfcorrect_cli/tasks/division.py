@@ -23,8 +23,8 @@ import re
 
 from selfcorrect_cli.config import BUILTIN_SPLITS, WorldConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 from selfcorrect_cli.tasks.base import Problem, Task
+from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 
 _ANSWER = re.compile(r"A(\d+)\s*$")
 

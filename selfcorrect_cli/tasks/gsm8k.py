@@ -13,10 +13,10 @@ import re
 from fractions import Fraction
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.tasks.prompts import GSM8K_FIRST_PROMPT, MATH_CORRECTION_INSTRUCTION
 from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.answers import after_hashes, final_answer_statement, last_boxed
 from selfcorrect_cli.tasks.base import Problem, Task
+from selfcorrect_cli.tasks.prompts import GSM8K_FIRST_PROMPT, MATH_CORRECTION_INSTRUCTION
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 

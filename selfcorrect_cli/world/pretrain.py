@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
-from selfcorrect_cli.rollout.chat import encode_with_targets
 from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.tasks.prompts import conversation
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
+from selfcorrect_cli.rollout.chat import encode_with_targets
 from selfcorrect_cli.tasks.division import DivisionTask, solve_like_pretraining_solver
+from selfcorrect_cli.tasks.prompts import conversation
+from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
 
 def pretraining_conversation(cfg: ExperimentConfig, a: int, b: int,
