@@ -4,7 +4,7 @@ Same model, same problems, same batch and sampling settings, both backends in on
 alternating repeats so that machine noise hits both alike. Prints trajectories per second
 and the ratio (ours / generate).
 
-    python benchmarks/bench_sampling.py --model runs/builtin/base/model
+    python benchmarks/bench_sampling.py --model runs/builtin/seed0/base/model
     python benchmarks/bench_sampling.py --model smollm2-135m-instruct --task gsm8k --data ...
 """
 
@@ -24,7 +24,7 @@ from selfcorrect_cli.tasks import build_task
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="runs/builtin/base/model")
+    parser.add_argument("--model", default="runs/builtin/seed0/base/model")
     parser.add_argument("--task", default="division")
     parser.add_argument("--data", default="")
     parser.add_argument("--problems", type=int, default=256)
