@@ -8,13 +8,17 @@ import sys
 
 import pytest
 import torch
+from accelerate import Accelerator
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from selfcorrect_cli.cli import cli
-from selfcorrect_cli.config import load_config
+from selfcorrect_cli.config import ModelConfig, load_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.methods import losses, policy_update, score
+from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.tasks.division import DivisionTask
 
 TINY_RL = ["score.stage1_steps=1", "score.stage2_steps=1", "score.problems_per_step=2",
            "score.samples_per_problem=2", "score.max_new_tokens=36", "score.checkpoint_every=1",
@@ -173,4 +177,52 @@ def test_tree_rollouts_train_and_log(tiny_base, tmp_path):
     score.train_score(_cfg(tiny_base, out, ["score.turn2_samples=2"]), progress=False)
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 4 and all(math.isfinite(row["train/loss"]) for row in log)
+    assert _changed(_weights(tiny_base), _weights(out / "model"))
+
+
+def _odd_length_reward(monkeypatch):
+    # The tiny model is never right; a reward it can earn (odd-length answers) gives the policy
+    # gradient something to follow.
+    monkeypatch.setattr(DivisionTask, "grade",
+                        lambda self, problems, texts: [float(len(t) % 2) for t in texts])
+
+
+def test_micro_batches_accumulate_to_the_same_gradient(tiny_base, monkeypatch):
+    """Splitting the rows into micro-batches changes only the order of the sums."""
+    _odd_length_reward(monkeypatch)
+    cfg = score.method_config(load_config(None, ["train.method=score", *TINY_RL,
+                                                 "score.problems_per_step=3"]))
+    accelerator = Accelerator(cpu=True)
+    model_cfg = ModelConfig(path=str(tiny_base), device="cpu")
+    (policy, tokenizer), (reference, _) = load_model(model_cfg), load_model(model_cfg)
+    task = build_task(cfg)
+    problems = score._problems_for_step(cfg, task.load("train"), 0, accelerator)
+    trajectories = score._sample(cfg, accelerator, policy, tokenizer, task, problems, None, 0)
+    grads = []
+
+    class Capture:  # an optimizer that keeps the gradient instead of stepping
+        def step(self):
+            grads.append({n: p.grad.clone() for n, p in policy.named_parameters()})
+
+        def zero_grad(self, set_to_none=True):
+            policy.zero_grad(set_to_none=set_to_none)
+
+    for rows in (0, 1, 2):
+        cfg.score.micro_batch_rows = rows
+        policy_update.policy_step(cfg, accelerator, policy, reference, Capture(), tokenizer,
+                                  trajectories, 2, 0, torch.float32)
+    assert max(g.abs().max() for g in grads[0].values()) > 1e-3
+    for other in grads[1:]:
+        assert all(torch.allclose(grads[0][k], other[k], atol=1e-6) for k in grads[0])
+
+
+def test_sampled_kl_trains_and_logs_entropy_only_on_stats_steps(tiny_base, tmp_path,
+                                                                monkeypatch):
+    _odd_length_reward(monkeypatch)  # with the KL in the reward, nothing else moves the policy
+    out = tmp_path / "sampled"
+    score.train_score(_cfg(tiny_base, out, ["score.kl_estimator=sampled", "score.stats_every=2",
+                                            "score.micro_batch_rows=2"]), progress=False)
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert ["train/entropy" in row for row in log] == [True, False, True, False]
+    assert all(math.isfinite(row["train/kl_turn1"]) for row in log)
     assert _changed(_weights(tiny_base), _weights(out / "model"))
