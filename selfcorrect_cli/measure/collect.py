@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
+from selfcorrect_cli.io.run_dir import (
+    append_jsonl,
+    prepare_run_dir,
+    refuse_changed_config,
+    write_json_atomic,
+)
 from selfcorrect_cli.io.traces import read_traces, trajectory_record
 from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
 from selfcorrect_cli.rollout.generation import rollout
@@ -39,7 +43,8 @@ def collect_traces(cfg: ExperimentConfig, progress: bool = True) -> Path:
         problems = problems[: cfg.task.limit]
     if not problems:
         raise UsageError(f"task {cfg.task.name!r} has no problems in split {cfg.task.split!r}")
-    _check_resumable(cfg)
+    # traces made under other settings must never be appended to
+    refuse_changed_config(cfg, Path(cfg.run.out_dir) / TRACES, _TRACE_DEFINING)
     model, tokenizer = load_model(cfg.model)  # a missing model must leave no run directory
     run_dir = prepare_run_dir(cfg)
     path = run_dir / TRACES
@@ -61,20 +66,6 @@ def collect_traces(cfg: ExperimentConfig, progress: bool = True) -> Path:
         bar.update(len(chunk))
     bar.close()
     return path
-
-
-def _check_resumable(cfg: ExperimentConfig) -> None:
-    """Refuse to append traces made under different settings to an existing file."""
-    run_dir = Path(cfg.run.out_dir)
-    old_config = run_dir / "config.yaml"
-    if not (run_dir / TRACES).exists() or not old_config.exists():
-        return
-    old = yaml.safe_load(old_config.read_text()) or {}
-    new = config_to_dict(cfg)
-    changed = [s for s in _TRACE_DEFINING if old.get(s) != new[s]]
-    if changed:
-        raise UsageError(f"{run_dir} holds traces made with other {', '.join(changed)} settings; "
-                         f"use a new run.out_dir or delete {run_dir / TRACES}")
 
 
 def evaluate(cfg: ExperimentConfig, progress: bool = True) -> dict:
