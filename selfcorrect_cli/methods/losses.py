@@ -52,6 +52,10 @@ class PackedTurns:
     def mask(self) -> torch.Tensor:
         return self.turn >= 0
 
+    def to(self, device) -> PackedTurns:
+        return PackedTurns(self.ids.to(device), self.turn.to(device),
+                           self.trajectory.to(device), self.lengths.to(device))
+
     def select(self, index: torch.Tensor) -> PackedTurns:
         """The rows `index`, cut to the longest of them (no compute spent on shared padding)."""
         width = int(self.lengths[index].max())

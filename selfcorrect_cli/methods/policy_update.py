@@ -94,9 +94,7 @@ def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, traje
     sums = {"loss": 0.0, "kl": torch.zeros(batch, turns), "entropy": 0.0, "tokens": 0.0}
     log_entropy = s.stats_every > 0 and step % s.stats_every == 0
     for chunk in chunks:
-        part = packed.select(chunk)
-        part = losses.PackedTurns(*(x.to(device) for x in (part.ids, part.turn, part.trajectory,
-                                                               part.lengths)))
+        part = packed.select(chunk).to(device)
         loss, kl_tokens, logp_all = run.loss(part, advantages, betas, s.kl_estimator, units)
         accelerator.backward(loss)
         with torch.no_grad():
@@ -121,7 +119,7 @@ class _Forward:
     """The policy's and the reference's log-probs over one micro-batch of packed rows."""
 
     def __init__(self, policy, reference, device, compute_dtype):
-        self.policy, self.reference = policy, reference
+        self.policy, self.reference, self.device = policy, reference, device
         self.cast = lambda: autocast(device, compute_dtype)
 
     def _logp_all(self, model, ids: torch.Tensor) -> torch.Tensor:
@@ -133,10 +131,10 @@ class _Forward:
 
     def sequence_log_ratio(self, part: losses.PackedTurns, batch: int, turns: int) -> torch.Tensor:
         """log pi(y) - log pi_ref(y) of each trajectory's turns, (batch, turns)."""
-        ids = part.ids.to(self._device())
-        logp = losses.token_logprobs(self._logp_all(self.policy, ids), ids)
-        ref = losses.token_logprobs(self._logp_all(self.reference, ids), ids)
-        return losses.per_turn_sums((logp - ref).cpu(), part, batch, turns)
+        part = part.to(self.device)
+        logp = losses.token_logprobs(self._logp_all(self.policy, part.ids), part.ids)
+        ref = losses.token_logprobs(self._logp_all(self.reference, part.ids), part.ids)
+        return losses.per_turn_sums(logp - ref, part, batch, turns).cpu()
 
     def loss(self, part: losses.PackedTurns, advantages, betas, estimator: str, units: int):
         """(loss, per-token KL estimate for logging, the policy's log-softmax)."""
@@ -153,9 +151,6 @@ class _Forward:
         log_ratio = (logp - losses.token_logprobs(ref_all, part.ids)).detach()
         loss = losses.policy_loss(logp, None, part.mask, token_adv, None, units)
         return loss, log_ratio, logp_all.detach()
-
-    def _device(self):
-        return next(self.policy.parameters()).device
 
 
 def _micro_batches(packed: losses.PackedTurns, rows: int) -> list[torch.Tensor]:
