@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
-.PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point clean-runs
+.PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point \
+	sweep-base-runs sweep-base-point clean-runs
 
 # Exact versions from the committed lock (`make lock` refreshes it); pyproject.toml keeps the
 # ranges for people who install the package into an environment of their own.
@@ -163,30 +164,46 @@ reproduce-quick: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 study $(QUICK_SETS)
 	@cat results/quick/report.md
 
-# --- the copy-propensity sweep: where SFT fails and where RL helps -------------------------------
-# Each point is a study tree of its own (a base model pretrained at that copy propensity, same
-# world otherwise) with the four methods of the sweep figure; 0.7, the default, is the main
-# study's tree. Points build in parallel under one jobserver, so the base models train on one
-# thread each.
-SWEEP_VALUES ?= 0.3 0.5 0.9
+# --- the phase map: copy propensity c x check slip s -------------------------------------------
+# Each cell is a study tree of its own: a base model pretrained in that world (the world knobs
+# act only through pretraining) and the five methods of the map, with the same hyperparameters
+# in every cell. The main study's cell (the default world) is the main study's tree, with its
+# three seeds. Cells build under one jobserver, so base models train on one thread each; every
+# stage is a file target, so an interrupted sweep resumes where it stopped.
+SWEEP_C ?= 0.5 0.7 0.9
+SWEEP_S ?= 0 0.1 0.25 0.4
+SWEEP_SEEDS ?= 0 1
 SWEEP_ROOT ?= runs/sweep
-SWEEP_METHODS := $(foreach s,$(SEEDS),seed$(s)/eval/base-greedy/metrics.json \
-	$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,seed$(s)/$(m)/eval/metrics.json))
+SWEEP_CELLS := $(foreach c,$(SWEEP_C),$(foreach s,$(SWEEP_S),c$(c)-s$(s)))
+SWEEP_METHODS := eval/base-greedy/metrics.json eval/base-t1/metrics.json \
+	$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,$(m)/eval/metrics.json)
 
-sweep-point: $(SWEEP_METHODS:%=$(RUNS)/%)
+sweep-point: $(foreach s,$(SEEDS),$(SWEEP_METHODS:%=$(RUNS)/seed$(s)/%))
 
-sweep-p%:
-	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/p$* PRETRAIN_THREADS=1 \
-		PRETRAIN_SET="--set world.copy_propensity=$*"
+# The base models and base evaluations alone: the calibration table of docs/built-in-world.md.
+sweep-base-point: $(foreach s,$(SEEDS),$(RUNS)/seed$(s)/eval/base-greedy/metrics.json \
+	$(RUNS)/seed$(s)/eval/base-t1/metrics.json)
 
-sweep-runs: $(SWEEP_VALUES:%=sweep-p%)
-	$(MAKE) --no-print-directory sweep-point
+# sweep-c0.7-s0.25 builds that cell; sweep-base-c0.7-s0.25 only its base statistics.
+cell_c = $(word 1,$(subst -s, ,$(1)))
+cell_s = $(word 2,$(subst -s, ,$(1)))
+sweep-base-c%:
+	$(MAKE) --no-print-directory sweep-base-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
+		PRETRAIN_SET="--set world.copy_propensity=$(call cell_c,$*) --set world.check_slip=$(call cell_s,$*)"
 
-$(RESULTS)/sweep/sweep.png: sweep-runs $(EXP)/sweep.yaml
-	$(SC) report $(EXP)/sweep.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/sweep
+sweep-c%:
+	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
+		PRETRAIN_SET="--set world.copy_propensity=$(call cell_c,$*) --set world.check_slip=$(call cell_s,$*)"
+
+sweep-base-runs: $(SWEEP_CELLS:%=sweep-base-%)
+
+sweep-runs: $(SWEEP_CELLS:%=sweep-%)
+
+$(RESULTS)/sweep/report.md: sweep-runs $(EXP)/sweep.yaml
+	$(SC) report $(EXP)/sweep.yaml --runs $(SWEEP_ROOT) --seeds "$(SWEEP_SEEDS)" --out $(RESULTS)/sweep
 
 sweep: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/sweep.png
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/report.md
 	@cat $(RESULTS)/sweep/report.md
 
 clean-runs:

@@ -219,6 +219,20 @@ def analyze_mismatch(out, config_path, overrides):
     click.echo(f"figure and table written to {out}.png / {out}.md")
 
 
+@cli.command("calibrate-world")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Markdown table to write (the same rows as JSON beside it).")
+@click.option("--seed", default=0, show_default=True, help="Seed folder of each candidate.")
+@click.argument("candidates", nargs=-1, required=True, metavar="LABEL=TREE...")
+def calibrate_world(out, seed, candidates):
+    """Base-model statistics of candidate built-in worlds (docs/built-in-world.md)."""
+    from selfcorrect_cli.analyses.calibration import calibration_rows
+    from selfcorrect_cli.report.calibration import write_calibration_table
+
+    write_calibration_table(calibration_rows(_labelled(candidates), seed), out)
+    click.echo(f"calibration table written to {out}")
+
+
 @cli.command()
 @click.argument("spec", type=str, metavar="SPEC_YAML")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),

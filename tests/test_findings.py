@@ -89,7 +89,8 @@ def verdicts(spec_path):
 
 def test_every_finding_passes_in_a_world_built_to_pass(tmp_path):
     found = verdicts(build(tmp_path))
-    assert {name: f.verdict for name, f in found.items()} == {f"F{i}": "PASS" for i in range(1, 7)}
+    expected = {f"F{i}": "PASS" for i in range(1, 7)} | {"F2r": "PASS"}
+    assert {name: f.verdict for name, f in found.items()} == expected
     # first 2 of 20 steps: (0.4 + 0.4 - 0.2/19) / 2 = 0.3947; last 2 mirror it around 0.3
     assert found["F6"].parts[-1].numbers == "first 0.395 -> last 0.205"
 
@@ -184,7 +185,7 @@ def test_cli_prints_writes_markdown_and_json_and_exits_zero(tmp_path):
     assert code == 0 and "| F6 | the ablations order as in the paper | FAIL |" in stdout
     assert out.read_text() in stdout
     report = json.loads(out.with_suffix(".json").read_text())
-    assert [f["verdict"] for f in report["findings"]] == ["PASS"] * 5 + ["FAIL"]
+    assert [f["verdict"] for f in report["findings"]] == ["PASS"] * 6 + ["FAIL"]
     assert report["criteria"]["F2_MAX_ABS_DELTA"] == 0.05
     assert report["criteria"]["NEAR_COPY_RATIO"] == 0.10
     assert "MISSION" not in out.read_text()  # cite only files a cloner has
@@ -202,3 +203,27 @@ def test_bad_specs_are_usage_errors(tmp_path, spec_text, message):
         spec.write_text(spec_text)
     code, _, stderr = run_main("findings", str(spec))
     assert code == 2 and message in stderr
+
+
+def test_f1_is_judged_on_the_sampled_base_when_the_spec_names_one(tmp_path):
+    # greedy base repeats itself (Delta 0, c->i 0): F1 fails on it alone ...
+    copying = {"base": (0.50, 0.0, 0.0, 0.0, (0.0, 0.0), 1.0)}
+    assert verdicts(build(tmp_path / "a", copying))["F1"].verdict == "FAIL"
+    # ... and is read from the sampled evaluation once it is there
+    sampled = {**copying, "base_sampled": (0.45, -0.03, 0.04, 0.07, (-0.05, -0.01), 0.8)}
+    f1 = verdicts(build(tmp_path / "b", sampled))["F1"]
+    assert f1.verdict == "PASS" and f1.parts[0].claim == "Base (sampled) Delta <= 0"
+    # the sampled base never competes for F5's best Acc@t2
+    assert "Base (sampled)" not in verdicts(build(tmp_path / "c", sampled))["F5"].parts[2].numbers
+
+
+def test_f2_relative_bound_is_half_of_scores_delta_and_needs_score_to_gain(tmp_path):
+    # SCoRe +0.06: the bound is +0.03; Pair-SFT at +0.04 passes F2 (|0.04| < 0.05) but not F2r
+    found = verdicts(build(tmp_path / "a", {"pair_sft": (0.5, 0.04, 0.05, 0.01, (-0.01, 0.03), 0.6)}))
+    assert found["F2"].verdict == "PASS" and found["F2r"].verdict == "FAIL"
+    assert found["F2r"].parts[3].numbers == "Pair-SFT +0.040 vs bound +0.030"
+    # SCoRe with no gain: "little next to SCoRe" has no meaning, F2r fails
+    flat = {"score": (0.64, -0.01, 0.01, 0.02, (-0.02, 0.00), 0.3),
+            "star": (0.50, -0.05, 0.0, 0.05, (-0.07, -0.03), 0.6),
+            "pair_sft": (0.50, -0.05, 0.0, 0.05, (-0.07, -0.03), 0.6)}
+    assert verdicts(build(tmp_path / "b", flat))["F2r"].verdict == "FAIL"

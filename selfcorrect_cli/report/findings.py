@@ -1,11 +1,14 @@
 """`selfcorrect findings`: check the SCoRe paper's findings F1-F6 against measured metrics.
 
+F2 is judged twice: with its original absolute threshold (F2) and restated relative to
+SCoRe's Delta (F2r); both verdicts are reported.
+
 The six claims are listed in CLAIMS below; README.md ("The study") and docs/built-in-world.md
 say what the built-in study found for each.
 
 A findings spec (YAML) names, per role, one directory per seed:
 
-    eval:      {base: [...], star: [...], pair_sft: [...], score: [...],
+    eval:      {base: [...], base_sampled: [...], star: [...], pair_sft: [...], score: [...],
                 single_turn_rl: [...], no_stage1: [...], no_shaping: [...]}   # metrics.json
     train:     {score: [...], no_stage1: [...]}                              # train_log.jsonl
     mismatch:  [...]                                     # mismatch.jsonl of analyze-mismatch
@@ -31,6 +34,10 @@ from selfcorrect_cli.report.tables import markdown_table
 F1_MIN_C2I = 0.02
 # F2: "little or no net gain": an SFT method's |Delta| stays below 5 points.
 F2_MAX_ABS_DELTA = 0.05
+# F2r, the same claim restated relative to the effect's scale in this world (fixed before the
+# verdict world's study ran; both verdicts are reported): an SFT method's Delta is below half
+# of SCoRe's, the paper's own proportion (STaR +0.4 and Pair-SFT +1.8 against SCoRe +4.4).
+F2R_MAX_SHARE_OF_SCORE = 0.5
 # F3: a second attempt with edit-distance ratio below NEAR_COPY_RATIO (0.10, imported above) is
 # a near copy of the first; it is defined with the ratio in measure/metrics.py, which the
 # collapse analysis uses too. Collapse = at least half of the SFT models' second attempts are
@@ -45,9 +52,9 @@ F4_MAX_OWN_SHARE = 0.5
 # F6: "early" and "late" training are the first and last 10% of the logged steps.
 F6_WINDOW = 0.1
 
-EVAL_ROLES = ("base", "star", "pair_sft", "score", "single_turn_rl", "no_stage1", "no_shaping")
+EVAL_ROLES = ("base", "base_sampled", "star", "pair_sft", "score", "single_turn_rl", "no_stage1", "no_shaping")
 TRAIN_ROLES = ("score", "no_stage1")
-LABELS = {"base": "Base", "star": "STaR", "pair_sft": "Pair-SFT", "score": "SCoRe",
+LABELS = {"base": "Base", "base_sampled": "Base (sampled)", "star": "STaR", "pair_sft": "Pair-SFT", "score": "SCoRe",
           "single_turn_rl": "single-turn RL", "no_stage1": "w/o Stage I",
           "no_shaping": "w/o shaping"}
 
@@ -100,6 +107,7 @@ PASS, FAIL, MISSING = "PASS", "FAIL", "MISSING"
 CLAIMS = {
     "F1": "naive self-correction does not help",
     "F2": "SFT on offline traces gives little or no net gain",
+    "F2r": "SFT gains little next to SCoRe (F2 restated relative to SCoRe's Delta)",
     "F3": "behaviour collapse after STaR / Pair-SFT, unlike SCoRe",
     "F4": "distribution mismatch during Pair-SFT",
     "F5": "SCoRe self-corrects, with the best Acc@t2",
@@ -160,11 +168,15 @@ def _clearly_below(a: Estimate, b: Estimate) -> bool:
 
 
 def check_f1(inputs: Inputs) -> Finding:
-    if missing := _absent(inputs, evals=("base",)):
+    """Judged on the sampled base evaluation where the spec names one (a base model that
+    repeats itself at greedy decoding shows no second-attempt behaviour there), else greedy."""
+    role = "base_sampled" if "base_sampled" in inputs.evals else "base"
+    if missing := _absent(inputs, evals=(role,)):
         return Finding("F1", CLAIMS["F1"], MISSING, missing=missing)
-    delta, c2i = _estimate(inputs, "base", "delta"), _estimate(inputs, "base", "delta_c2i")
-    return _judged("F1", [Part("Base Delta <= 0", delta.mean <= 0, f"Delta {delta}"),
-                          Part(f"Base c->i >= {F1_MIN_C2I}", c2i.mean >= F1_MIN_C2I,
+    delta, c2i = _estimate(inputs, role, "delta"), _estimate(inputs, role, "delta_c2i")
+    label = LABELS[role]
+    return _judged("F1", [Part(f"{label} Delta <= 0", delta.mean <= 0, f"Delta {delta}"),
+                          Part(f"{label} c->i >= {F1_MIN_C2I}", c2i.mean >= F1_MIN_C2I,
                                f"c->i {c2i}")])
 
 
@@ -180,6 +192,23 @@ def check_f2(inputs: Inputs) -> Finding:
         parts.append(Part(f"abs({label} Delta) < {F2_MAX_ABS_DELTA}",
                           abs(delta.mean) < F2_MAX_ABS_DELTA, f"Delta {delta}"))
     return _judged("F2", parts)
+
+
+def check_f2_relative(inputs: Inputs) -> Finding:
+    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+        return Finding("F2r", CLAIMS["F2r"], MISSING, missing=missing)
+    score = _estimate(inputs, "score", "delta")
+    bound = F2R_MAX_SHARE_OF_SCORE * score.mean
+    parts = []
+    for role in ("star", "pair_sft"):
+        delta, label = _estimate(inputs, role, "delta"), LABELS[role]
+        parts.append(Part(f"{label} Delta clearly below SCoRe's (CI high < SCoRe CI low)",
+                          _clearly_below(delta, score), f"{label} {delta} vs SCoRe {score}"))
+        # SCoRe must gain for "little next to SCoRe" to mean anything: bound > 0.
+        parts.append(Part(f"{label} Delta < {F2R_MAX_SHARE_OF_SCORE} x SCoRe's (> 0)",
+                          bound > 0 and delta.mean < bound,
+                          f"{label} {delta.mean:+.3f} vs bound {bound:+.3f}"))
+    return _judged("F2r", parts)
 
 
 def check_f3(inputs: Inputs) -> Finding:
@@ -222,12 +251,14 @@ def check_f4(inputs: Inputs) -> Finding:
 
 
 def check_f5(inputs: Inputs) -> Finding:
-    if missing := _absent(inputs, evals=EVAL_ROLES):
+    # Every greedy evaluation competes for the best Acc@t2; the sampled base is not greedy.
+    greedy = tuple(r for r in EVAL_ROLES if r != "base_sampled")
+    if missing := _absent(inputs, evals=greedy):
         return Finding("F5", CLAIMS["F5"], MISSING, missing=missing)
     delta = _estimate(inputs, "score", "delta")
     i2c, c2i = _estimate(inputs, "score", "delta_i2c"), _estimate(inputs, "score", "delta_c2i")
-    acc = {role: _estimate(inputs, role, "acc_t2") for role in EVAL_ROLES}
-    rival = max((r for r in EVAL_ROLES if r != "score"), key=lambda r: acc[r].mean)
+    acc = {role: _estimate(inputs, role, "acc_t2") for role in greedy}
+    rival = max((r for r in greedy if r != "score"), key=lambda r: acc[r].mean)
     return _judged("F5", [
         Part("SCoRe Delta CI low > 0", delta.low is not None and delta.low > 0,
              f"Delta {delta}"),
@@ -268,7 +299,7 @@ def _answer_change(inputs: Inputs, role: str) -> tuple[Estimate, Estimate] | Non
     return aggregate([t[0] for t in trends]), aggregate([t[1] for t in trends])
 
 
-CHECKS = (check_f1, check_f2, check_f3, check_f4, check_f5, check_f6)
+CHECKS = (check_f1, check_f2, check_f2_relative, check_f3, check_f4, check_f5, check_f6)
 
 
 def evaluate_findings(inputs: Inputs) -> list[Finding]:
@@ -305,6 +336,7 @@ def findings_table(findings: list[Finding], inputs: Inputs) -> str:
 def criteria() -> dict[str, float]:
     """The fixed thresholds, recorded beside every verdict."""
     return {"F1_MIN_C2I": F1_MIN_C2I, "F2_MAX_ABS_DELTA": F2_MAX_ABS_DELTA,
+            "F2R_MAX_SHARE_OF_SCORE": F2R_MAX_SHARE_OF_SCORE,
             "NEAR_COPY_RATIO": NEAR_COPY_RATIO, "F3_MIN_NEAR_COPY": F3_MIN_NEAR_COPY,
             "F3_MIN_GAP": F3_MIN_GAP, "F4_MIN_OFFLINE_RISE": F4_MIN_OFFLINE_RISE,
             "F4_MAX_OWN_SHARE": F4_MAX_OWN_SHARE, "F6_WINDOW": F6_WINDOW}

@@ -4,11 +4,15 @@ A problem is `a/b` with a = b*q + r (r < b); the gold answer is q = a // b. An a
 guess g, multiplies it out digit by digit, adds b, and commits:
 
     prompt   184/23
-    attempt  7:7*3=21,7*2+2=16,161+23=184,A7
+    attempt  7:7*3=21,7*2+2=16,161+23=184,LOW,A7
 
 g is right iff g*b <= a < g*b + b. The written check (161 <= 184 < 184? no) tells a reader in
 which direction a wrong guess is off, so a second attempt can beat a fresh retry only through
-the information in the first: checking a candidate is easier than producing one.
+the information in the first: checking a candidate is easier than producing one. With
+`world.verdict` the attempt also states the check's conclusion (LOW, OK or HIGH), which a tiny
+model can read where it cannot compare the numbers; with `world.check_slip` the written
+product is sometimes off by one divisor, so the stated verdict is sometimes wrong (noisy
+verification). Both knobs act on every attempt of the solver, in either turn.
 
 Errors come from capability: the pretraining solver looks at the divisor rounded down to a
 multiple of `solver_rounding` and guesses uniformly among the quotients that the rounded
@@ -29,22 +33,63 @@ from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 _ANSWER = re.compile(r"A(\d+)\s*$")
 
 
-def write_attempt(a: int, b: int, guess: int) -> str:
-    """The written attempt for guess g on a/b: g*b in two digit steps, then g*b + b.
+VERDICTS = ("LOW", "OK", "HIGH")
+
+
+def verdict_from_check(a: int, b: int, written_product: int) -> str:
+    """What the written check says about the guess: LOW if a >= product + b, HIGH if
+    product > a, else OK. It follows the *written* numbers, so a slip misleads it.
+
+    >>> verdict_from_check(184, 23, 161), verdict_from_check(184, 23, 184), verdict_from_check(184, 23, 207)
+    ('LOW', 'OK', 'HIGH')
+    """
+    if written_product > a:
+        return "HIGH"
+    return "LOW" if written_product + b <= a else "OK"
+
+
+def write_attempt(a: int, b: int, guess: int, slip: int = 0, verdict: bool = False) -> str:
+    """The written attempt for guess g on a/b: g*b in two digit steps, then product + b.
+
+    `slip` (-1, 0 or +1) writes the product off by slip * b, an arithmetic slip in the check:
+    the digit steps stay right, so a reader who re-checks can see it. `verdict` appends the
+    check's conclusion (verdict_from_check on the written product) before the answer.
 
     >>> write_attempt(184, 23, 7)
     '7:7*3=21,7*2+2=16,161+23=184,A7'
-    >>> write_attempt(184, 23, 8)
-    '8:8*3=24,8*2+2=18,184+23=207,A8'
+    >>> write_attempt(184, 23, 7, verdict=True)
+    '7:7*3=21,7*2+2=16,161+23=184,LOW,A7'
+    >>> write_attempt(184, 23, 8, slip=1, verdict=True)
+    '8:8*3=24,8*2+2=18,207+23=230,HIGH,A8'
     """
     units, tens = b % 10, b // 10
     low = guess * units
     high = guess * tens + low // 10
-    product = high * 10 + low % 10
+    product = high * 10 + low % 10 + slip * b
+    conclusion = f"{verdict_from_check(a, b, product)}," if verdict else ""
     return (
         f"{guess}:{guess}*{units}={low},{guess}*{tens}+{low // 10}={high},"
-        f"{product}+{b}={product + b},A{guess}"
+        f"{product}+{b}={product + b},{conclusion}A{guess}"
     )
+
+
+def stated_verdict(response: str) -> str | None:
+    """The verdict an attempt states, or None if it states none.
+
+    >>> stated_verdict("7:7*3=21,7*2+2=16,161+23=184,LOW,A7"), stated_verdict("7:7*3=21,A7")
+    ('LOW', None)
+    """
+    parts = response.strip().split(",")
+    return parts[-2] if len(parts) >= 2 and parts[-2] in VERDICTS else None
+
+
+def true_verdict(guess: int, answer: int) -> str:
+    """What an exact check would say about the guess.
+
+    >>> true_verdict(7, 8), true_verdict(8, 8), true_verdict(9, 8)
+    ('LOW', 'OK', 'HIGH')
+    """
+    return "OK" if guess == answer else ("LOW" if guess < answer else "HIGH")
 
 
 def solver_guess_range(a: int, b: int, world: WorldConfig) -> tuple[int, int]:
@@ -60,9 +105,14 @@ def solver_guess_range(a: int, b: int, world: WorldConfig) -> tuple[int, int]:
 
 
 def solve_like_pretraining_solver(a: int, b: int, world: WorldConfig, rng: random.Random) -> str:
-    """One attempt from the process that wrote the pretraining data."""
+    """One attempt from the process that wrote the pretraining data, for either turn: a guess
+    uniform over the solver's range, with probability `world.check_slip` a slip of +-b in the
+    written product, and the verdict if `world.verdict`. Nothing here sees an earlier attempt."""
     low, high = solver_guess_range(a, b, world)
-    return write_attempt(a, b, rng.randint(low, high))
+    guess = rng.randint(low, high)
+    # Draw only when slips are on, so a world without them keeps its random stream.
+    slip = rng.choice((-1, 1)) if world.check_slip > 0 and rng.random() < world.check_slip else 0
+    return write_attempt(a, b, guess, slip=slip, verdict=world.verdict)
 
 
 def is_test_problem(a: int, b: int, world: WorldConfig) -> bool:
