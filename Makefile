@@ -55,7 +55,7 @@ EXP := experiments/builtin
 SFT_EXP := $(EXP)/sft
 RL_EXP := $(EXP)/rl
 SFT_MODELS := star-d star-dplus pair-d pair-dplus
-RL_METHODS := score score-return single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
+RL_METHODS := score score-return score-tree single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
 	naive-two-turn
 EXTRA_MODELS := seed0/base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score \
 	seed0/rl/single-turn-rl

@@ -61,7 +61,7 @@ class WorldConfig:
     with this probability, else it is an independent re-solve (same distribution as turn 1)."""
     verdict: bool = True
     """Every attempt states its written check's conclusion (LOW, OK or HIGH) before the answer."""
-    check_slip: float = field(default=0.0, metadata=within(0, 1))
+    check_slip: float = field(default=0.25, metadata=within(0, 1))
     """Probability that an attempt's written product is off by +-b (an arithmetic slip), so that
     its check, and its verdict, point the wrong way for some guesses. Same for both turns."""
 
