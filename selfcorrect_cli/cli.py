@@ -95,6 +95,8 @@ def eval_command(config_path, overrides):
 
     cfg = _load(config_path, overrides)
     metrics = evaluate(cfg)
+    if metrics is None:  # another process than the main one under `accelerate launch`
+        return
     click.echo(format_metrics_table(metrics))
     click.echo(f"metrics written to {cfg.run.out_dir}/metrics.json")
 

@@ -25,7 +25,15 @@ from typing import Literal
 
 import yaml
 
-from selfcorrect_cli.config_values import above, at_least, check_value, matching, one_of, within
+from selfcorrect_cli.config_values import (
+    above,
+    at_least,
+    check_value,
+    matching,
+    names_from,
+    one_of,
+    within,
+)
 from selfcorrect_cli.errors import UsageError
 
 BUILTIN_SPLITS = ("train", "test")
@@ -38,6 +46,12 @@ class RunConfig:
     """Run directory: traces, metrics, checkpoints and the resolved config go here."""
     seed: int = field(default=0, metadata=at_least(0))
     """Seed for problem order, sampling and initialisation."""
+    report_to: str | list[str] = field(default="none",
+                                       metadata=names_from(("none", "tensorboard", "wandb")))
+    """Experiment trackers that mirror the training logs (pretrain, SFT, SCoRe): none,
+    tensorboard (event files in <out_dir>/tb) or wandb (<out_dir>/wandb; WANDB_MODE=offline
+    works without a network), or both as a list or "tensorboard,wandb". The JSONL logs are
+    written either way; they stay the record that reports read."""
 
 
 @dataclass
@@ -71,7 +85,8 @@ class TaskConfig:
     name: Literal["division", "gsm8k", "math", "math500", "humaneval", "mbpp"] = "division"
     """division (built-in), gsm8k, math, math500, humaneval or mbpp."""
     data: str = ""
-    """Hub dataset name or local file for real tasks; unused by the built-in world."""
+    """Hub dataset name or local file for real tasks; unused by the built-in world. Training
+    runs take their problems from its split train (see selfcorrect_cli/tasks/held_out.py)."""
     split: Literal["train", "test", "validation", "prompt"] = "test"
     """Split to collect or evaluate on: train or test (mbpp also validation and prompt; the
     built-in world has only train and test)."""
@@ -80,6 +95,14 @@ class TaskConfig:
     exclude: str = ""
     """math: a file of problems to leave out, matched by problem text (e.g. MATH500 when
     training on the rest of the MATH test set); required for split=train on a test file."""
+    eval_data: str = ""
+    """Training runs: where the held-out problems come from (SCoRe's periodic evaluation; no
+    training run may share a problem with them). Hub name or local file; empty means `data`,
+    which only a hub dataset allows (a local file is one split). E.g. GSM8K test.jsonl, or
+    MATH500 when training on the rest of the MATH test set. Unused by the built-in world."""
+    eval_split: Literal["test", "validation"] = "test"
+    """Split of `eval_data` held out from training (mbpp: validation, since three MBPP test
+    problems repeat in its train split)."""
 
 
 @dataclass

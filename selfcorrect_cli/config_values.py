@@ -80,6 +80,38 @@ def matching(regex: str, described: str) -> dict:
     return {"check": Pattern(regex, described)}
 
 
+@dataclass(frozen=True)
+class Names:
+    """Allowed: names from `choices`, as a list or as one comma-separated string.
+
+    >>> Names(("none", "tensorboard")).allows("none, tensorboard"), Names(("a",)).allows(["b"])
+    (True, False)
+    """
+
+    choices: tuple[str, ...]
+
+    def allows(self, x) -> bool:
+        return all(name in self.choices for name in split_names(x))
+
+    def __str__(self) -> str:
+        return f"a list or comma-separated string of {one_of(self.choices)}"
+
+
+def names_from(choices: tuple[str, ...]) -> dict:
+    """Field metadata: a list or comma-separated string of names from `choices`."""
+    return {"check": Names(choices)}
+
+
+def split_names(value: str | list[str]) -> list[str]:
+    """The names in a list or a comma-separated string.
+
+    >>> split_names("tensorboard, wandb"), split_names(["wandb"]), split_names("")
+    (['tensorboard', 'wandb'], ['wandb'], [])
+    """
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
 
 def check_value(f: dataclasses.Field, annotation, value, dotted: str):
     """`value` coerced to the field's type (and choices), then held to its metadata's range."""

@@ -246,3 +246,5 @@ def test_real_recipes_match_the_config(recipe):
 
     cfg = load_config(str(recipe))
     assert cfg.task.name in ("gsm8k", "math", "math500", "humaneval", "mbpp")
+    if cfg.task.split == "train":  # a training recipe names its held-out file (held_out.py)
+        assert cfg.task.eval_data

@@ -3,7 +3,9 @@
 Collection runs in chunks of problems; every finished chunk is appended to traces.jsonl at
 once. Each chunk draws from its own generator, seeded by (run.seed, chunk index), so a rerun
 after an interruption skips the finished chunks and produces exactly the traces that an
-uninterrupted run would have.
+uninterrupted run would have. For the same reason `accelerate launch` changes nothing in the
+file: the processes share out the chunks, each samples on its own device, and the main process
+alone appends them, in chunk order.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from selfcorrect_cli.io.traces import read_traces, trajectory_record
 from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.rollout.processes import gather_lists, on_own_device, process_state
 from selfcorrect_cli.tasks import build_task
 
 TRACES = "traces.jsonl"
@@ -36,43 +39,69 @@ _TRACE_DEFINING = ("task", "world", "model", "sampling")
 
 def collect_traces(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Sample `sampling.n_samples` trajectories for each problem of `task.split`; returns
-    the traces file. Resumes a partial file in the same run directory."""
+    the traces file, complete on every process. Resumes a partial file in the same run
+    directory."""
     task = build_task(cfg)
     problems = task.load(cfg.task.split)
     if cfg.task.limit:
         problems = problems[: cfg.task.limit]
     if not problems:
         raise UsageError(f"task {cfg.task.name!r} has no problems in split {cfg.task.split!r}")
-    # traces made under other settings must never be appended to
+    # traces made under other settings must never be appended to (every process, so all stop)
     refuse_changed_config(cfg, Path(cfg.run.out_dir) / TRACES, _TRACE_DEFINING)
-    model, tokenizer = load_model(cfg.model)  # a missing model must leave no run directory
-    run_dir = prepare_run_dir(cfg)
-    path = run_dir / TRACES
-    done = {r["problem_id"] for r in read_traces(path, repair=True)} if path.exists() else set()
+    state = process_state(cfg.model)
+    # a missing model must leave no run directory
+    model, tokenizer = load_model(on_own_device(cfg.model, state))
+    path = Path(cfg.run.out_dir) / TRACES
+    if state.is_main_process:
+        prepare_run_dir(cfg)
+        if path.exists():
+            read_traces(path, repair=True)  # cut a line left half-written by a crash
+    state.wait_for_everyone()
+    done = {r["problem_id"] for r in read_traces(path)} if path.exists() else set()
     per_chunk = max(1, cfg.sampling.batch_size // cfg.sampling.n_samples)
     chunks = [problems[i:i + per_chunk] for i in range(0, len(problems), per_chunk)]
-    sampling = config_to_dict(cfg.sampling)
-    bar = tqdm(total=len(problems), desc=f"collect {cfg.task.split}", unit="problem",
-               disable=not progress)
-    for index, chunk in enumerate(chunks):
-        if all(p.id in done for p in chunk):
-            bar.update(len(chunk))
-            continue
-        generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
-        trajectories = rollout(model, tokenizer, task, chunk, cfg.sampling, generator,
-                               progress=False)
-        append_jsonl(path, [trajectory_record(t, task, cfg.task.split, sampling, cfg.model.path,
-                                              cfg.run.seed) for t in trajectories])
-        bar.update(len(chunk))
+    todo = [(index, chunk) for index, chunk in enumerate(chunks)
+            if not all(p.id in done for p in chunk)]
+    bar = tqdm(total=len(problems), initial=len(problems) - sum(len(c) for _, c in todo),
+               desc=f"collect {cfg.task.split}", unit="problem",
+               disable=not (progress and state.is_main_process))
+    # In rounds of one chunk per process; gathering in process order keeps chunk order.
+    for first in range(0, len(todo), state.num_processes):
+        in_round = todo[first:first + state.num_processes]
+        mine = in_round[state.process_index:state.process_index + 1]
+        sampled = [_sample_chunk(cfg, model, tokenizer, task, index, chunk)
+                   for index, chunk in mine]
+        in_order = gather_lists(sampled, state)  # the round's chunks, each a list of records
+        if state.is_main_process:
+            for records in in_order:
+                append_jsonl(path, records)  # a chunk per append, as resuming expects
+        bar.update(sum(len(chunk) for _, chunk in in_round))
     bar.close()
+    state.wait_for_everyone()  # the file is whole before any process reads it
     return path
 
 
-def evaluate(cfg: ExperimentConfig, progress: bool = True) -> dict:
-    """Collect (or resume) traces on `task.split`, then write and return metrics.json."""
+def _sample_chunk(cfg: ExperimentConfig, model, tokenizer, task, index: int,
+                  chunk: list) -> list[dict]:
+    """Trace records of one chunk. Its generator is seeded by (run.seed, chunk index) alone,
+    so the records do not depend on which process samples them, or on a resume."""
+    generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+    trajectories = rollout(model, tokenizer, task, chunk, cfg.sampling, generator, progress=False)
+    sampling = config_to_dict(cfg.sampling)
+    return [trajectory_record(t, task, cfg.task.split, sampling, cfg.model.path, cfg.run.seed)
+            for t in trajectories]
+
+
+def evaluate(cfg: ExperimentConfig, progress: bool = True) -> dict | None:
+    """Collect (or resume) traces on `task.split`, then write and return metrics.json.
+
+    Under `accelerate launch` the main process measures and writes; the others return None."""
     if cfg.sampling.attempts < 2:
         raise UsageError("eval needs sampling.attempts of at least 2")
     path = collect_traces(cfg, progress=progress)
+    if not process_state(cfg.model).is_main_process:
+        return None
     metrics = metrics_from_traces(read_traces(path), cfg.eval.bootstrap_samples, cfg.run.seed)
     metrics["model"] = cfg.model.path
     metrics["task"] = cfg.task.name

@@ -40,6 +40,7 @@ from selfcorrect_cli.io.run_dir import (
     write_atomic,
 )
 from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -48,7 +49,7 @@ from selfcorrect_cli.methods.policy_update import (
 )
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
-from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.tasks.held_out import training_and_held_out
 
 # Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
 # Ablations that drop Stage I train for the same total number of steps in Stage II.
@@ -108,16 +109,19 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     s = cfg.score
     # Without cpu=True accelerate ignores a multi-process launch on a machine with no GPU.
     on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=on_cpu)
     run_dir = Path(cfg.run.out_dir)
+    # run.report_to's trackers (a missing package stops here); the Accelerator feeds them on the
+    # main process only
+    accelerator = Accelerator(cpu=on_cpu, log_with=make_trackers(cfg, run_dir) or None)
+    # Every process, before anything is written: overlapping sets stop the run with no run dir.
+    task, problems, held_out = training_and_held_out(cfg)
+    eval_problems = held_out[: s.eval_problems]
     refuse_changed_config(cfg, run_dir / "checkpoints" / "last")  # every process, so all stop
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         prepare_run_dir(cfg)
     accelerator.wait_for_everyone()
-    task = build_task(cfg)
-    problems = task.load("train")
-    eval_problems = task.load("test")[: s.eval_problems]
+    accelerator.init_trackers("selfcorrect", config=flat_config(cfg))
     offline = _offline_first_attempts(cfg) if not s.online_turn1 else None
     if offline is not None:
         problems = [p for p in problems if p.id in offline]
@@ -162,6 +166,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
                                              task, eval_problems))
         if accelerator.is_main_process:
             append_jsonl(run_dir / LOG, [stats])
+            accelerator.log(metric_values(stats), step=step)
             bar.set_postfix(r1=f"{stats['train/reward_t1']:.2f}",
                             r2=f"{stats.get('train/reward_t2', float('nan')):.2f}",
                             kl1=f"{stats['train/kl_turn1']:.3f}")
@@ -175,6 +180,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         publish_model(run_dir, chooser, out)
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # closes the trackers, and the process group of a launch
     return out
 
 

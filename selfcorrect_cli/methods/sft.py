@@ -10,8 +10,12 @@ end-of-turn token) and never the first attempt.
   model (round 1 may use `train.traces` instead), filters them into D_STaR or D+_STaR, and
   fine-tunes the *base* model again on that round's data only.
 
-The run directory gets one folder per fine-tuning run (train_log.jsonl, dataset.json) and the
-final Hugging Face checkpoint in <run.out_dir>/model.
+The run directory gets one folder per fine-tuning run (train_log.jsonl, dataset.json, and
+run.report_to's tracker logs) and the final Hugging Face checkpoint in <run.out_dir>/model.
+
+Under `accelerate launch` the Trainer runs DDP with sft.batch_size split over the processes
+(it stays the batch of one optimizer step), STaR's collection is shared out by collect.py, and
+the main process alone writes files.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
 from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import collect_traces
 from selfcorrect_cli.methods.correction_data import (
     CorrectionData,
@@ -39,7 +44,9 @@ from selfcorrect_cli.methods.correction_data import (
     to_prompt_completion,
 )
 from selfcorrect_cli.rollout.models import load_model, pick_device
+from selfcorrect_cli.rollout.processes import process_state
 from selfcorrect_cli.tasks import build_task
+from selfcorrect_cli.tasks.held_out import refuse_held_out_sft_data
 from selfcorrect_cli.world.pretrain import save_checkpoint
 
 _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
@@ -49,17 +56,23 @@ _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right seco
 def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train STaR or Pair-SFT as configured; returns <run.out_dir>/model."""
     _validate(cfg)
-    run_dir = prepare_run_dir(cfg)
+    refuse_held_out_sft_data(cfg)
+    state = process_state(cfg.model)
+    run_dir = Path(cfg.run.out_dir)
+    if state.is_main_process:
+        prepare_run_dir(cfg)
+    state.wait_for_everyone()
     if cfg.train.method == "pair-sft":
         data = correction_dataset(cfg, read_trace_files(cfg.train.traces))
         model_dir = fine_tune(cfg, data, run_dir / "pair-sft", progress=progress)
     else:
         model_dir = _train_star(cfg, run_dir, progress)
     final = run_dir / "model"
-    if model_dir != final:
+    if model_dir != final and state.is_main_process:
         if final.exists():
             shutil.rmtree(final)
         shutil.copytree(model_dir, final)
+    state.wait_for_everyone()
     return final
 
 
@@ -74,6 +87,18 @@ def _validate(cfg: ExperimentConfig) -> None:
         raise UsageError("sft.star_rounds and sft.batch_size must be at least 1")
     if cfg.sft.epochs <= 0 and cfg.sft.max_steps <= 0:
         raise UsageError("set sft.epochs or sft.max_steps above 0")
+    _per_process_batch(cfg)
+    tracker_names(cfg.run.report_to)
+
+
+def _per_process_batch(cfg: ExperimentConfig) -> int:
+    """sft.batch_size is the batch of one optimizer step over all processes; each process
+    takes an equal share of it."""
+    processes = process_state(cfg.model).num_processes
+    if cfg.sft.batch_size % processes:
+        raise UsageError(f"sft.batch_size ({cfg.sft.batch_size}) must be a multiple of the "
+                         f"number of processes ({processes})")
+    return cfg.sft.batch_size // processes
 
 
 def read_trace_files(spec: str) -> list[dict]:
@@ -88,7 +113,8 @@ def correction_dataset(cfg: ExperimentConfig, records: list[dict]) -> Correction
     """The configured dataset; an empty one is a UsageError, never a crash inside TRL."""
     name = dataset_name(cfg.train.method, cfg.sft.dataset)
     data = build_dataset(cfg.train.method, cfg.sft.dataset, records, seed=cfg.run.seed)
-    click.echo(data.summary(name), err=True)
+    if process_state(cfg.model).is_main_process:
+        click.echo(data.summary(name), err=True)
     if not data.examples:
         raise UsageError(f"{name} is empty: {_EMPTY_HINT[cfg.sft.dataset]} "
                          f"(in {data.n_traces} traces); collect more traces or use sft.dataset=d_plus")
@@ -103,7 +129,8 @@ def _train_star(cfg: ExperimentConfig, run_dir: Path, progress: bool) -> Path:
             records = read_trace_files(cfg.train.traces)
         else:
             records = read_traces(_collect_with(cfg, latest, round_dir / "collect", progress))
-        click.echo(f"STaR round {round_index}/{cfg.sft.star_rounds}", err=True)
+        if process_state(cfg.model).is_main_process:
+            click.echo(f"STaR round {round_index}/{cfg.sft.star_rounds}", err=True)
         latest = str(fine_tune(cfg, correction_dataset(cfg, records), round_dir, progress=progress))
     return Path(latest)
 
@@ -117,17 +144,32 @@ def _collect_with(cfg: ExperimentConfig, model_path: str, out_dir: Path, progres
     return collect_traces(round_cfg, progress=progress)
 
 
-class JsonlLogCallback(TrainerCallback):
-    """Appends loss, learning rate and samples seen to a JSONL file at every Trainer log."""
+class TrainLogCallback(TrainerCallback):
+    """Appends loss, learning rate and samples seen to train_log.jsonl at every Trainer log,
+    and the same rows to run.report_to's trackers (logs in the same folder); main process only.
+    """
 
-    def __init__(self, path: Path, n_examples: int):
+    def __init__(self, cfg: ExperimentConfig, path: Path, n_examples: int):
+        self.cfg = cfg
         self.path = path
         self.n_examples = n_examples
+        self.trackers = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.trackers = start_trackers(self.cfg, self.path.parent)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        finish_trackers(self.trackers)
+        self.trackers = []
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         if not logs or ("loss" not in logs and "train_loss" not in logs):
             return
-        batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        batch = (args.per_device_train_batch_size * args.gradient_accumulation_steps
+                 * args.world_size)
         per_epoch = math.ceil(self.n_examples / batch)  # the last batch of an epoch may be short
         epochs, rest = divmod(state.global_step, per_epoch)
         seen = epochs * self.n_examples + min(rest * batch, self.n_examples)
@@ -138,6 +180,7 @@ class JsonlLogCallback(TrainerCallback):
         else:
             row["train/mean_loss"] = logs["train_loss"]
         append_jsonl(self.path, [row])
+        log_row(self.trackers, row)
 
 
 def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
@@ -153,32 +196,38 @@ def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     rows = [to_prompt_completion(c, task.correction_instruction) for c in data.examples]
     on_gpu = pick_device(cfg.model.device).type == "cuda"
     args = TrlSFTConfig(
-        output_dir=str(out_dir / "trainer"), per_device_train_batch_size=cfg.sft.batch_size,
+        output_dir=str(out_dir / "trainer"), per_device_train_batch_size=_per_process_batch(cfg),
         learning_rate=cfg.sft.lr, num_train_epochs=cfg.sft.epochs,
         max_steps=cfg.sft.max_steps if cfg.sft.max_steps > 0 else -1,
         logging_steps=cfg.sft.log_every, save_strategy="no", report_to="none",
         seed=cfg.run.seed, data_seed=cfg.run.seed, use_cpu=not on_gpu, bf16=on_gpu,
         gradient_checkpointing=False,  # tiny models: recomputation costs more than it saves
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient: skip DDP's search
         max_length=None, completion_only_loss=True, disable_tqdm=not progress,
     )
     log_path = out_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
+    if process_state(cfg.model).is_main_process:
+        log_path.unlink(missing_ok=True)
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                       processing_class=tokenizer,
-                      callbacks=[JsonlLogCallback(log_path, len(rows)), *callbacks])
+                      callbacks=[TrainLogCallback(cfg, log_path, len(rows)), *callbacks])
 
 
 def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
               callbacks: tuple = (), progress: bool = True) -> Path:
     """Fine-tune `train.base_model` on `data`; saves and returns <out_dir>/model."""
+    main = process_state(cfg.model).is_main_process
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "dataset.json", {
-        "name": dataset_name(cfg.train.method, cfg.sft.dataset), "tuples": len(data.examples),
-        "traces": data.n_traces, "problems": data.n_problems,
-        "problems_used": len({c.problem_id for c in data.examples})})
+    if main:
+        write_json_atomic(out_dir / "dataset.json", {
+            "name": dataset_name(cfg.train.method, cfg.sft.dataset), "tuples": len(data.examples),
+            "traces": data.n_traces, "problems": data.n_problems,
+            "problems_used": len({c.problem_id for c in data.examples})})
     trainer = build_trainer(cfg, data, out_dir, callbacks, progress)
     trainer.train()
-    model = trainer.model
+    model = trainer.model  # the model itself, not its DDP wrapper
     model.eval()
-    save_checkpoint(model, trainer.processing_class, out_dir / "model")
+    if main:
+        save_checkpoint(model, trainer.processing_class, out_dir / "model")
+    trainer.accelerator.wait_for_everyone()  # the checkpoint is whole before any process loads it
     return out_dir / "model"

@@ -2,7 +2,8 @@
 
 Owns: loading a split (data_files), prompt formats and the correction instruction (prompts),
 answer extraction and verification (answers, math_equivalence), the code sandbox (sandbox),
-and the reference-solution check (check_references). Each Task's `grade` is its reward.
+the reference-solution check (check_references), and a training run's train and held-out
+sets with their overlap check (held_out). Each Task's `grade` is its reward.
 May import: config, errors, io. Never rollout, methods, measure or report.
 """
 

@@ -11,8 +11,10 @@ What `split` means for a local file, explicitly:
 - "test": every problem in the file, minus those in `exclude` if given.
 - "train": the file minus `exclude`, which is required unless the file's name says "train".
   The usual training pool (Lightman et al., also SCoRe) is the 4,500 MATH test problems
-  outside MATH500: data=math/test.jsonl, exclude=math500/test.jsonl, split=train.
-Problems are matched to `exclude` by their text with whitespace collapsed.
+  outside MATH500: data=math/test.jsonl, exclude=math500/test.jsonl, split=train, with
+  eval_data=math500/test.jsonl as the held-out set (tasks/held_out.py).
+Problems are matched to `exclude` by their text with whitespace and case ignored, the same
+match that refuses a training run whose held-out set overlaps its training set.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.tasks import data_files
 from selfcorrect_cli.tasks.answers import final_answer_statement, last_boxed, last_nonempty_line
 from selfcorrect_cli.tasks.base import Problem, Task
+from selfcorrect_cli.tasks.held_out import question_key
 from selfcorrect_cli.tasks.math_equivalence import math_equal
 from selfcorrect_cli.tasks.prompts import MATH_CORRECTION_INSTRUCTION, MATH_FIRST_PROMPT
 
@@ -41,15 +44,6 @@ def extract_math_answer(response: str) -> str | None:
         if found:
             return found
     return last_nonempty_line(response)
-
-
-def problem_key(text: str) -> str:
-    """Problem text with whitespace collapsed: how two copies of a problem are matched.
-
-    >>> problem_key("  Find $x$.\\n\\nThen  stop. ")
-    'Find $x$. Then stop.'
-    """
-    return " ".join(text.split())
 
 
 class CompetitionMathTask(Task):
@@ -75,7 +69,7 @@ class CompetitionMathTask(Task):
         problems = []
         for line, record in rows:
             problem = self._problem_from_record(record, f"{self.data}:{line}", line)
-            if problem_key(problem.question) not in excluded:
+            if question_key(problem.question) not in excluded:
                 problems.append(problem)
         return problems
 
@@ -86,7 +80,7 @@ class CompetitionMathTask(Task):
         keys = set()
         for line, record in rows:
             data_files.require_fields(record, ("problem",), f"{self.exclude}:{line}")
-            keys.add(problem_key(record["problem"]))
+            keys.add(question_key(record["problem"]))
         return keys
 
     def _problem_from_record(self, record: dict, where: str, line: int) -> Problem:

@@ -26,6 +26,21 @@ def looks_local(data: str) -> bool:
     return Path(data).exists() or data.endswith(LOCAL_SUFFIXES) or data.startswith((".", "/", "~"))
 
 
+def refuse_other_split(path: str, split: str) -> None:
+    """A local file holds one split: refuse to read it as another when its name says which.
+
+    >>> refuse_other_split("gsm8k/train.jsonl", "train")
+    >>> refuse_other_split("gsm8k/test.jsonl", "train")
+    Traceback (most recent call last):
+    ...
+    selfcorrect_cli.errors.UsageError: gsm8k/test.jsonl holds the test split (by its name), not train: name a train file
+    """
+    named = [name for name in ("train", "test") if name in Path(path).name.lower()]
+    if len(named) == 1 and named[0] != split:
+        raise UsageError(f"{path} holds the {named[0]} split (by its name), not {split}: "
+                         f"name a {split} file")
+
+
 def read_records(path: str) -> list[tuple[int, dict]]:
     """(line number, record) pairs from a JSONL/JSON file, gzipped or not.
 

@@ -2,7 +2,9 @@
 
 Data: the original JSONL rows {"question", "answer"} where the answer is a worked solution
 ending in "#### N". `data` is one such file (its split is the file: test.jsonl or
-train.jsonl) or a hub name such as "openai/gsm8k:main" (split chosen by `load(split)`).
+train.jsonl, and a file named for the other split is refused) or a hub name such as
+"openai/gsm8k:main" (split chosen by `load(split)`). Training names both files: task.data the
+train file, task.eval_data the test file (tasks/held_out.py).
 
 Grading is numeric: "$1,200.00" and "1200" are the same answer.
 """
@@ -89,6 +91,7 @@ class GSM8KTask(Task):
 
     def load(self, split: str) -> list[Problem]:
         if data_files.looks_local(self.data):
+            data_files.refuse_other_split(self.data, split)
             rows, source = data_files.read_records(self.data), self.data
         else:
             rows, source = data_files.load_hub_records(self.data, split), self.data

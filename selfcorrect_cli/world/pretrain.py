@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
+from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.rollout.chat import encode_with_targets
 from selfcorrect_cli.tasks.division import DivisionTask, solve_like_pretraining_solver
 from selfcorrect_cli.tasks.prompts import conversation
@@ -66,6 +67,7 @@ def pretrain_base_model(cfg: ExperimentConfig, progress: bool = True) -> Path:
     p = cfg.pretrain
     if p.steps < 1 or p.batch_size < 1:
         raise UsageError("pretrain.steps and pretrain.batch_size must be at least 1")
+    tracker_names(cfg.run.report_to)  # a missing tracker package stops before anything is written
     run_dir = prepare_run_dir(cfg)
     torch.manual_seed(cfg.run.seed)
     rng = random.Random(cfg.run.seed)
@@ -77,6 +79,7 @@ def pretrain_base_model(cfg: ExperimentConfig, progress: bool = True) -> Path:
         optimizer, lambda step: _warmup_cosine(step, p.warmup_steps, p.steps))
     log_path = run_dir / "pretrain_log.jsonl"
     log_path.unlink(missing_ok=True)
+    trackers = start_trackers(cfg, run_dir)
     model.train()
     bar = tqdm(range(p.steps), desc="pretrain", disable=not progress)
     for step in bar:
@@ -89,8 +92,10 @@ def pretrain_base_model(cfg: ExperimentConfig, progress: bool = True) -> Path:
         schedule.step()
         if step % p.log_every == 0 or step == p.steps - 1:
             bar.set_postfix(loss=f"{loss.item():.4f}")
-            append_jsonl(log_path, [{"step": step, "train/loss": loss.item(),
-                                     "train/lr": schedule.get_last_lr()[0]}])
+            row = {"step": step, "train/loss": loss.item(), "train/lr": schedule.get_last_lr()[0]}
+            append_jsonl(log_path, [row])
+            log_row(trackers, row)
+    finish_trackers(trackers)
     model.eval()
     out = run_dir / "model"
     save_checkpoint(model, tokenizer, out)
