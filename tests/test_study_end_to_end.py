@@ -47,7 +47,7 @@ def test_tiny_study_end_to_end(tmp_path, tiny_pretrain):
     table2 = (results / "table2.md").read_text()
     assert "| SCoRe " in table2 and "| 1 |" in table2  # one seed per trained method
     verdicts = json.loads((results / "findings.json").read_text())["findings"]
-    assert [f["name"] for f in verdicts] == ["F1", "F2", "F3", "F4", "F5", "F6"]
+    assert [f["name"] for f in verdicts] == ["F1", "F2", "F2r", "F3", "F4", "F5", "F6"]
     assert all(f["verdict"] in ("PASS", "FAIL") for f in verdicts)  # nothing MISSING
     # every run directory records how it was made
     assert (tmp_path / "runs/seed0/rl/score/config.yaml").is_file()

@@ -7,7 +7,12 @@ from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.measure import statistics
 from selfcorrect_cli.measure.statistics import mean_and_ci
 from selfcorrect_cli.report import figures as study_figures
-from selfcorrect_cli.report.figures import plot_accuracy_by_attempt, plot_sweep, plot_training_logs
+from selfcorrect_cli.report.figures import (
+    plot_accuracy_by_attempt,
+    plot_phase_map,
+    plot_training_logs,
+    plot_winner_map,
+)
 
 
 def test_doctests():
@@ -47,30 +52,36 @@ def test_accuracy_by_attempt_rejects_ragged_seeds(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_sweep_figure(tmp_path):
-    out = tmp_path / "sub" / "sweep.png"
-    # the SCoRe point at 0.5 lies outside its own CI on the low side, which must still plot
-    plot_sweep({"SCoRe": [(0.5, 3.0, 3.5, 5.0), (0.1, 4.0, 2.5, 5.5)],
-                "Pair-SFT": [(0.1, 1.0, -1.0, 3.0), (0.5, -2.0, -4.0, 0.0)]}, out)
-    data = out.read_bytes()
-    assert data.startswith(b"\x89PNG") and len(data) > 1000
+def test_phase_map_figures(tmp_path):
+    grid = ([0.5, 0.7], [0.0, 0.1, 0.25])
+    # SCoRe lacks (0.7, 0.25) and has one seed short at (0.5, 0.1); Base lacks (0.5, 0)
+    score = {(c, s): (4.0 - 10 * s, "*" if (c, s) == (0.5, 0.1) else "") for c in grid[0]
+             for s in grid[1] if (c, s) != (0.7, 0.25)}
+    base = {(c, s): (-1.0, "") for c in grid[0] for s in grid[1] if (c, s) != (0.5, 0.0)}
+    rows = [("Delta(t1,t2) (points)", True, {"Base": base, "SCoRe": score}),
+            ("Acc@t2 (%)", False, {"Base": {}, "SCoRe": {(0.5, 0.0): (60.0, "")}})]
+    plot_phase_map(grid, rows, tmp_path / "map.png")
+    plot_winner_map(grid, [("best Acc@t2", {(0.5, 0.0): ("SCoRe", "SCoRe\nlead +2.0\nclear", True),
+                                            (0.7, 0.1): (None, "tie\nSTaR\n= SCoRe", False)}),
+                           ("best Delta", {})], {"STaR": "C0", "SCoRe": "C1"},
+                    tmp_path / "winners.png")
+    for name in ("map.png", "winners.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png", "winners.png"]
 
 
 def test_empty_inputs_are_usage_errors(tmp_path):
     with pytest.raises(UsageError):
-        plot_sweep({}, tmp_path / "a.png")
-    with pytest.raises(UsageError):
         plot_accuracy_by_attempt({}, tmp_path / "b.png")
-    with pytest.raises(UsageError, match="'STaR' has no points"):
-        plot_sweep({"SCoRe": [(0.1, 1.0, 0.0, 2.0)], "STaR": []}, tmp_path / "c.png")
 
 
 def test_figure_is_readable_by_others(tmp_path):
     # the temporary file must not carry a private (0600) mode over to the figure
-    out = tmp_path / "sweep.png"
+    out = tmp_path / "fig8.png"
     previous = os.umask(0o022)  # a usual umask, whatever the one this test runs under
     try:
-        plot_sweep({"SCoRe": [(0.1, 1.0, 0.0, 2.0)]}, out)
+        plot_accuracy_by_attempt({"SCoRe": [[0.6, 0.64]]}, out)
     finally:
         os.umask(previous)
     assert out.stat().st_mode & 0o777 == 0o644

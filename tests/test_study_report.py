@@ -106,22 +106,6 @@ def test_findings_spec_expands_seeds(tmp_path):
     assert spec["mismatch"] == ["r/s3/m", "r/s4/m"]
 
 
-def test_sweep_figure_reads_one_tree_per_point(tmp_path):
-    for x, deltas in (("p0.3", (0.1, 0.3)), ("main", (0.0, 0.2))):
-        for seed, delta in enumerate(deltas):
-            put(tmp_path / x / f"seed{seed}/score", metrics(0.5, 0.5 + delta, delta, 0.0))
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({"seeds": [0, 1], "figures": {"sweep": {
-        "points": {0.3: str(tmp_path / "p0.3"), 0.7: "{runs}"},
-        "methods": {"SCoRe": "{runs}/seed{seed}/score"}}}}))
-    write_report(spec, tmp_path / "out", runs=str(tmp_path / "main"))
-    report = (tmp_path / "out/report.md").read_text()
-    # mean of 0.1 and 0.3 with t(1) = 12.706205: 20.0 +- 12.706205 * 0.1414 / 1.4142 * 100
-    assert "| 0.3 | SCoRe | +20.0 [-107.1, 147.1] |" in report
-    assert "| 0.7 | SCoRe | +10.0 [-117.1, 137.1] |" in report
-    assert (tmp_path / "out/sweep.png").read_bytes().startswith(b"\x89PNG")
-
-
 def test_cli_report_errors_are_one_line(tmp_path):
     code, out, err = run_main("report", str(tmp_path / "absent.yaml"), "--out", str(tmp_path))
     assert code == 2 and err.strip().count("\n") == 0 and "not found" in err

@@ -1,9 +1,10 @@
 """Every figure: numbers in, one PNG out (written atomically by `save_figure`).
 
-Accuracy over attempts (paper Figure 8) and the copy-propensity sweep, aggregated over seeds
-(mean and 95% t-interval, measure/statistics.py); inference-compute scaling (Figure 1, right);
-per-turn training curves; behaviour collapse histograms (Figure 3); fix rates during Pair-SFT
-(Figure 4). Measuring is done below (measure, analyses); this module only draws.
+Accuracy over attempts (paper Figure 8), aggregated over seeds (mean and 95% t-interval,
+measure/statistics.py); the phase map's heatmaps and winner map over the world knobs (c, s);
+inference-compute scaling (Figure 1, right); per-turn training curves; behaviour collapse
+histograms (Figure 3); fix rates during Pair-SFT (Figure 4). Measuring is done below
+(measure, analyses); this module only draws.
 """
 
 from __future__ import annotations
@@ -51,39 +52,119 @@ def plot_accuracy_by_attempt(series: dict[str, list[list[float]]], out: Path) ->
     save_figure(fig, out)
 
 
-def plot_sweep(points: dict[str, list[tuple[float, float, float, float]]], out: Path,
-               xlabel: str = "base model copy propensity") -> None:
-    """Self-correction Delta(t1, t2) of each method as the base model's copy propensity varies.
+def plot_phase_map(grid: tuple[list[float], list[float]], rows: list[tuple[str, bool, dict]],
+                   out: Path) -> None:
+    """Heatmaps over the (c, s) grid: one row of panels per quantity, one panel per method.
 
-    points: method -> [(x, delta, ci_low, ci_high), ...], delta and CI in percentage points,
-    e.g. {"SCoRe": [(0.1, 4.0, 2.5, 5.5), (0.5, 3.0, 1.0, 5.0)]}. Points are drawn in order
-    of x whatever order they come in.
+    grid: (c values, s values), the rows and columns of every panel. rows: (quantity, centred,
+    {method: {(c, s): (value, mark)}}), e.g. ("Acc@t2, %", False, {"SCoRe": {(0.7, 0.25):
+    (61.5, "")}}); each value is written in its cell with its mark after it. A centred quantity
+    (Delta) gets a diverging scale around 0; a quantity shares one scale across its methods. A
+    (c, s) a method lacks is hatched and says "not run".
     """
-    if not points:
-        raise UsageError("copy-propensity sweep figure: no methods given")
-    for label, rows in points.items():
-        if not rows:
-            raise UsageError(f"copy-propensity sweep figure: method {label!r} has no points")
-    xs = [row[0] for rows in points.values() for row in rows]
-    # As in Figure 8, shift each method a little along x (1% of the range) so that error bars
-    # at the same propensity do not hide each other.
-    dodge = 0.01 * ((max(xs) - min(xs)) or 1.0)
+    from matplotlib.colors import Normalize
+
+    c_values, s_values = grid
+    methods = list(rows[0][2])
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.axhline(0.0, color="0.4", lw=0.8, ls="--", zorder=0)
-    for i, (label, rows) in enumerate(points.items()):
-        x, delta, low, high = (np.array(col, dtype=float) for col in zip(*sorted(rows)))
-        x = x + (i - (len(points) - 1) / 2) * dodge
-        # A percentile bootstrap CI need not contain its point estimate; matplotlib rejects
-        # negative error lengths, so such a side is drawn with zero length.
-        yerr = [np.maximum(delta - low, 0), np.maximum(high - delta, 0)]
-        ax.errorbar(x, delta, yerr=yerr, marker="o", ms=5, capsize=3, color=f"C{i}", label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("Delta(t1, t2) (points)")
-    ax.set_title("Self-correction across the base model's copy propensity")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    fig, axes = plt.subplots(len(rows), len(methods), squeeze=False, layout="constrained",
+                             figsize=(0.55 * len(s_values) * len(methods) + 2.2,
+                                      (0.42 * len(c_values) + 1.2) * len(rows) + 0.4))
+    for r, (quantity, centred, by_method) in enumerate(rows):
+        values = [v for cells in by_method.values() for v, _ in cells.values()]
+        if centred:
+            limit = max([abs(v) for v in values] + [1.0])
+            norm, cmap = Normalize(-limit, limit), plt.get_cmap("RdBu")
+        else:
+            low, high = min(values, default=0.0), max(values, default=100.0)
+            norm, cmap = Normalize(low - 0.5, max(high, low + 1.0)), plt.get_cmap("viridis")
+        for k, method in enumerate(methods):
+            ax = axes[r][k]
+            matrix = np.full((len(c_values), len(s_values)), np.nan)  # (C, S)
+            for (c, s), (value, mark) in by_method[method].items():
+                i, j = c_values.index(c), s_values.index(s)
+                matrix[i, j] = value
+                ax.text(j, i, f"{value:+.1f}{mark}" if centred else f"{value:.1f}{mark}",
+                        ha="center", va="center", fontsize=7,
+                        color=_ink(cmap(norm(value))))
+            image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, norm=norm, origin="lower",
+                              aspect="auto")
+            _hatch_missing(ax, np.isnan(matrix))
+            ax.set_title(f"{method}\n{quantity}", fontsize=8)
+            _grid_ticks(ax, grid, xlabel=r == len(rows) - 1, ylabel=k == 0)
+        fig.colorbar(image, ax=list(axes[r]), shrink=0.9, pad=0.01).set_label(quantity,
+                                                                               fontsize=8)
+    fig.suptitle("Phase map: mean over seeds (hatched: not run; *: some seeds missing)",
+                 fontsize=10)
     save_figure(fig, out)
+
+
+def plot_winner_map(grid: tuple[list[float], list[float]],
+                    panels: list[tuple[str, dict]], colours: dict[str, str], out: Path) -> None:
+    """One labelled grid per panel: in each (c, s) the best method, coloured as `colours` says.
+
+    panels: (title, {(c, s): (winner, text, clear)}); winner picks the colour (None: a tie,
+    grey), text is written in the cell, an unclear lead is drawn pale. Absent cells are hatched
+    and say "not run".
+    """
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch, Rectangle
+
+    c_values, s_values = grid
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
+                             figsize=(1.3 * len(s_values) * len(panels) + 1.0,
+                                      0.85 * len(c_values) + 1.6))
+    for ax, (title, cells) in zip(axes[0], panels):
+        missing = np.ones((len(c_values), len(s_values)), dtype=bool)  # (C, S)
+        for (c, s), (winner, text, clear) in cells.items():
+            i, j = c_values.index(c), s_values.index(s)
+            missing[i, j] = False
+            colour = colours.get(winner, "0.75")
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=colour,
+                                   alpha=1.0 if clear else 0.35, edgecolor="white", lw=2))
+            ink = _ink(to_rgba(colour)) if clear else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
+        ax.set_xlim(-0.5, len(s_values) - 0.5)
+        ax.set_ylim(-0.5, len(c_values) - 0.5)
+        _hatch_missing(ax, missing)
+        ax.set_title(title, fontsize=9)
+        _grid_ticks(ax, grid, xlabel=True, ylabel=ax is axes[0][0])
+    handles = [Patch(facecolor=colour, label=label) for label, colour in colours.items()]
+    handles.append(Patch(facecolor="0.75", alpha=0.35, label="pale: lead not clear"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5),
+               fontsize=8, frameon=False)
+    fig.suptitle("Winner map: best trained method per cell", fontsize=10)
+    save_figure(fig, out)
+
+
+def _grid_ticks(ax, grid: tuple[list[float], list[float]], xlabel: bool, ylabel: bool) -> None:
+    """Columns are the check slip s, rows the copy propensity c (growing upwards)."""
+    c_values, s_values = grid
+    ax.set_xticks(range(len(s_values)), [f"{s:g}" for s in s_values], fontsize=7)
+    ax.set_yticks(range(len(c_values)), [f"{c:g}" for c in c_values], fontsize=7)
+    ax.tick_params(length=0)
+    if xlabel:
+        ax.set_xlabel("check slip s", fontsize=8)
+    if ylabel:
+        ax.set_ylabel("copy propensity c", fontsize=8)
+
+
+def _hatch_missing(ax, missing: np.ndarray) -> None:
+    """Hatch and label the cells where `missing` (C, S) is True."""
+    from matplotlib.patches import Rectangle
+
+    for i, j in zip(*np.nonzero(missing)):
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="white", edgecolor="0.65",
+                               hatch="////", lw=0))
+        ax.text(j, i, "not run", ha="center", va="center", fontsize=6.5, color="0.25",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6})
+
+
+def _ink(rgba) -> str:
+    """Black or white text, whichever reads better on a background colour."""
+    red, green, blue = rgba[:3]
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
 def plot_compute_scaling(curves: dict[str, dict], out: Path) -> None:

@@ -5,7 +5,8 @@ path, or {run: path, paper: key} to set a row of the paper (report/paper.py) bes
 table with paper columns every row names its paper row, `none` where the paper has none.
 Tables come out as <out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them
 all. Every input must exist: a missing run is named in a one-line error rather than left out
-of a table silently.
+of a table silently. The one exception is figures.phase_map (report/phase_map.py), a grid of
+study trees built over several sessions, which marks the cells and methods not run yet.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from statistics import mean
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.io.run_dir import write_atomic
-from selfcorrect_cli.measure.statistics import aggregate
 from selfcorrect_cli.report.paper import paper_row
 from selfcorrect_cli.report.paths import expand, parse_seeds
+from selfcorrect_cli.report.phase_map import PNGS, phase_map_section, read_phase_map
 from selfcorrect_cli.report.study_tables import seed_csv, seed_table
 from selfcorrect_cli.report.tables import load_metrics, markdown_table
 
 FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
-           "sweep")
+           "phase_map")
 
 
 def read_study(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
@@ -63,8 +64,8 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
                          f"known: {', '.join(FIGURES)}")
     expanded = {}
     for name, value in figures.items():
-        if name == "sweep":
-            expanded[name] = _sweep_spec(value, path, root, seed_list)
+        if name == "phase_map":
+            expanded[name] = read_phase_map(value, str(path), root, seed_list)
         elif isinstance(value, dict):
             expanded[name] = [(str(label), paths(t, f"{name}.{label}")) for label, t in value.items()]
         else:
@@ -79,22 +80,6 @@ def _table_row(label: str, value, where: str, paths) -> tuple:
     if set(value) != {"run", "paper"}:
         raise UsageError(f"{where}: a row is a path or {{run: <path>, paper: <key or none>}}")
     return label, paths(value["run"], where), paper_row(value["paper"], where), True
-
-
-def _sweep_spec(value, path, root, seeds) -> dict:
-    """sweep: {label: x-axis name, points: {x: root of that study}, methods: {label: template}}."""
-    if not isinstance(value, dict) or not {"points", "methods"} <= set(value):
-        raise UsageError(f"{path}: figures.sweep needs points and methods")
-    points = []
-    for x, point_root in value["points"].items():
-        try:
-            x = float(x)
-        except (TypeError, ValueError):
-            raise UsageError(f"{path}: sweep point {x!r} is not a number") from None
-        point_root = str(point_root).format(runs=root)
-        points.append((x, {label: expand(t, point_root, seeds)
-                           for label, t in value["methods"].items()}))
-    return {"xlabel": value.get("label", "base model copy propensity"), "points": sorted(points)}
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -168,24 +153,6 @@ def _figure_scaling(runs: list[tuple[str, list[str]]], out: Path) -> str:
                            "K attempts + 1 correction each"], rows)
 
 
-def _figure_sweep(spec: dict, out: Path) -> str:
-    from selfcorrect_cli.report.figures import plot_sweep
-
-    points: dict[str, list] = defaultdict(list)
-    rows = []
-    for x, methods in spec["points"]:
-        for label, dirs in methods.items():
-            runs = [load_metrics(d) for d in dirs]
-            e = aggregate([m["delta"] for m in runs], [m["delta_ci"] for m in runs])
-            points[label].append((x, 100 * e.mean, 100 * e.low, 100 * e.high))
-            rows.append([f"{x:g}", label, f"{100 * e.mean:+.1f} [{100 * e.low:.1f}, "
-                         f"{100 * e.high:.1f}]", f"{100 * mean(m['acc_t1'] for m in runs):.1f}",
-                         f"{100 * mean(m['answer_changed_frac'] for m in runs):.1f}"])
-    plot_sweep(dict(points), out, xlabel=spec["xlabel"])
-    return markdown_table([spec["xlabel"], "method", "Delta [95% CI]", "Acc@t1",
-                           "answer changed"], rows)
-
-
 FIGURE_WRITERS = {
     "collapse": ("collapse.png", "Behaviour collapse: edit-distance ratio between attempts "
                  "(paper Figure 3)", _figure_collapse),
@@ -197,8 +164,7 @@ FIGURE_WRITERS = {
                             "(paper Figure 8)", _figure_attempts),
     "compute_scaling": ("compute-scaling.png", "Inference-compute scaling (paper Figure 1, "
                         "right)", _figure_scaling),
-    "sweep": ("sweep.png", "Self-correction across the base model's copy propensity",
-              _figure_sweep),
+    "phase_map": (PNGS, "Phase map: copy propensity c x check slip s", phase_map_section),
 }
 
 
@@ -219,9 +185,11 @@ def write_report(spec_path: str | Path, out: str | Path, runs: str | None = None
             written.append(out / f"{table['name']}{suffix}")
         sections.append(text)
     for name, inputs in spec["figures"].items():
-        filename, title, writer = FIGURE_WRITERS[name]
+        filenames, title, writer = FIGURE_WRITERS[name]
+        # A figure may draw companions beside its first PNG (the phase map's winner map).
+        filename, *companions = (filenames,) if isinstance(filenames, str) else filenames
         details = writer(inputs, out / filename)  # figures.save_figure: never half a PNG
-        written.append(out / filename)
+        written += [out / f for f in (filename, *companions)]
         sections.append(f"## {title}\n\n![{name}]({filename})\n\n{details}\n")
     seeds_text = ", ".join(map(str, spec["seeds"]))
     header = (f"# Self-correction study: {spec['runs']}\n\nSeeds {seeds_text}. Written by "
