@@ -1,10 +1,15 @@
-"""Two-turn rollout throughput: our KV-cache sampler against transformers' `generate`.
+"""Rollout throughput: our KV-cache sampler against transformers' `generate`.
 
-Same model, same problems, same batch and sampling settings, both backends in one run,
-alternating repeats so that machine noise hits both alike. Prints trajectories per second
-and the ratio (ours / generate).
+Same model, same prompts, same batch and sampling settings, both backends in one run,
+alternating repeats so that machine noise hits both alike. Two tables:
+- tokens: one batch of first-turn prompts in one call, generated tokens per second of each
+  backend and the ratio (`measure_throughput`, which benchmarks/gpu_check.py also calls);
+- rollouts: two-turn rollouts (`rollout`), trajectories and tokens per second, and the ratio.
+Our sampler picks its decoding loop by device (generation.pick_loop): on CUDA the decode step
+is a CUDA graph (docs/gpu-rollouts.md), elsewhere the host loop; the header says which ran.
 
     python benchmarks/bench_sampling.py --model runs/builtin/seed0/base/model
+    python benchmarks/bench_sampling.py --model smollm2-135m-instruct --temperatures 1 --repeats 2
     python benchmarks/bench_sampling.py --model smollm2-135m-instruct --task gsm8k --data ...
 """
 
@@ -16,8 +21,9 @@ import time
 
 import torch
 
-from selfcorrect_cli.config import ExperimentConfig
-from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
+from selfcorrect_cli.rollout.chat import prompt_ids
+from selfcorrect_cli.rollout.generation import Trajectory, pick_loop, rollout, sample
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
@@ -34,18 +40,108 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--tables", default="tokens,rollouts",
+                        help="which tables to measure: tokens, rollouts or both (comma-separated)")
     return parser.parse_args()
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _timed_sample(model, tokenizer, prompts, sampling: SamplingConfig, backend: str,
+                  seed: int) -> tuple[float, list[list[int]]]:
+    sampling.backend = backend
+    _synchronize()
+    start = time.perf_counter()
+    rows = sample(model, tokenizer, prompts, sampling, torch.Generator().manual_seed(seed))
+    _synchronize()
+    return time.perf_counter() - start, rows
+
+
+def measure_throughput(model, tokenizer, prompts: list[list[int]], max_new_tokens: int,
+                       temperature: float, repeats: int = 3) -> dict:
+    """Generated tokens per second of our sampler and of `generate`, all `prompts` (token ids,
+    one batch) in one call; `repeats` timed calls each, alternating, after a small warm-up.
+
+    Returns medians over the repeats: {"loop": our decoding loop, "batch": B,
+    "ours_tokens_per_s", "generate_tokens_per_s", "ratio" (ours / generate tokens per second),
+    "ours_seconds", "generate_seconds" (per call), "ours_tokens", "generate_tokens" (generated
+    per call, stop tokens included), "greedy_match": fraction of rows whose tokens equal
+    generate's at temperature 0, else None}. Our time includes the prefill and, on CUDA, the
+    graph capture, which every call pays."""
+    sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens,
+                              batch_size=len(prompts))
+    warm = SamplingConfig(temperature=temperature, max_new_tokens=min(8, max_new_tokens))
+    for backend in ("sampler", "hf"):  # CUDA context, kernels' first use, cuBLAS handles
+        _timed_sample(model, tokenizer, prompts[:8], warm, backend, 0)
+    ours, theirs = [], []
+    for seed in range(repeats):
+        ours.append(_timed_sample(model, tokenizer, prompts, sampling, "sampler", seed))
+        theirs.append(_timed_sample(model, tokenizer, prompts, sampling, "hf", seed))
+    ours_s = statistics.median(s for s, _ in ours)
+    theirs_s = statistics.median(s for s, _ in theirs)
+    ours_tokens = statistics.median(sum(map(len, rows)) for _, rows in ours)
+    theirs_tokens = statistics.median(sum(map(len, rows)) for _, rows in theirs)
+    match = None
+    if temperature <= 0:
+        match = sum(a == b for a, b in zip(ours[0][1], theirs[0][1])) / len(prompts)
+    return {
+        "loop": pick_loop(model, sampling), "batch": len(prompts),
+        "ours_tokens_per_s": ours_tokens / ours_s,
+        "generate_tokens_per_s": theirs_tokens / theirs_s,
+        "ratio": (ours_tokens / ours_s) / (theirs_tokens / theirs_s),
+        "ours_seconds": ours_s, "generate_seconds": theirs_s,
+        "ours_tokens": ours_tokens, "generate_tokens": theirs_tokens, "greedy_match": match,
+    }
+
+
+def print_token_table(model, tokenizer, task, problems, args, temperatures) -> None:
+    prompts = [prompt_ids(tokenizer, Trajectory(p, 0).messages(task))
+               for p in problems[: args.batch_size]]
+    print(f"\none call, {len(prompts)} first-turn prompts, max {args.max_new_tokens} new tokens")
+    print("| temperature | ours (tokens/s) | generate (tokens/s) | ratio | greedy rows equal |")
+    print("|---|---|---|---|---|")
+    for temperature in temperatures:
+        m = measure_throughput(model, tokenizer, prompts, args.max_new_tokens, temperature,
+                               args.repeats)
+        match = "-" if m["greedy_match"] is None else f"{m['greedy_match']:.3f}"
+        print(f"| {temperature} | {m['ours_tokens_per_s']:.0f} | {m['generate_tokens_per_s']:.0f} "
+              f"| {m['ratio']:.2f}x | {match} |")
 
 
 def time_backend(model, tokenizer, task, problems, sampling, backend: str) -> tuple[float, int]:
     sampling.backend = backend
+    _synchronize()
     start = time.perf_counter()
     trajectories = rollout(model, tokenizer, task, problems, sampling,
                            torch.Generator().manual_seed(0), progress=False)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    _synchronize()
     tokens = sum(len(a.response_ids) for t in trajectories for a in t.attempts)
     return time.perf_counter() - start, tokens
+
+
+def print_rollout_table(model, tokenizer, task, problems, args, cfg, temperatures) -> None:
+    print(f"\n{len(problems)} problems x 2 attempts, batch {args.batch_size}, "
+          f"max {args.max_new_tokens} new tokens")
+    print("| temperature | ours (traj/s) | generate (traj/s) | ratio ours/generate "
+          "| tokens/s ours | tokens/s generate |")
+    print("|---|---|---|---|---|---|")
+    for temperature in temperatures:
+        cfg.sampling.temperature = temperature
+        cfg.sampling.batch_size, cfg.sampling.max_new_tokens = args.batch_size, args.max_new_tokens
+        cfg.sampling.attempts = 2
+        time_backend(model, tokenizer, task, problems[:8], cfg.sampling, "sampler")  # warm-up
+        time_backend(model, tokenizer, task, problems[:8], cfg.sampling, "hf")
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(time_backend(model, tokenizer, task, problems, cfg.sampling, "sampler"))
+            theirs.append(time_backend(model, tokenizer, task, problems, cfg.sampling, "hf"))
+        ours_s, theirs_s = (statistics.median(s for s, _ in runs) for runs in (ours, theirs))
+        print(f"| {temperature} | {len(problems) / ours_s:.1f} | {len(problems) / theirs_s:.1f} | "
+              f"{theirs_s / ours_s:.2f}x | {ours[0][1] / ours_s:.0f} "
+              f"| {theirs[0][1] / theirs_s:.0f} |")
 
 
 def main() -> None:
@@ -56,25 +152,14 @@ def main() -> None:
     model, tokenizer = load_model(cfg.model)
     task = build_task(cfg)
     problems = task.load("test")[: args.problems]
+    temperatures = [float(t) for t in args.temperatures.split(",")]
+    tables = {t.strip() for t in args.tables.split(",")}
     print(f"model {args.model} on {model.device} ({model.dtype}), task {args.task}, "
-          f"{len(problems)} problems x 2 attempts, batch {args.batch_size}, "
-          f"max {args.max_new_tokens} new tokens, torch threads {torch.get_num_threads()}")
-    print("| temperature | ours (traj/s) | generate (traj/s) | ratio ours/generate | tokens/s ours |")
-    print("|---|---|---|---|---|")
-    for temperature in (float(t) for t in args.temperatures.split(",")):
-        cfg.sampling.temperature = temperature
-        cfg.sampling.batch_size, cfg.sampling.max_new_tokens = args.batch_size, args.max_new_tokens
-        cfg.sampling.attempts = 2
-        time_backend(model, tokenizer, task, problems[:8], cfg.sampling, "sampler")  # warm-up
-        time_backend(model, tokenizer, task, problems[:8], cfg.sampling, "hf")
-        ours, theirs, tokens = [], [], 0
-        for _ in range(args.repeats):
-            seconds, tokens = time_backend(model, tokenizer, task, problems, cfg.sampling, "sampler")
-            ours.append(seconds)
-            theirs.append(time_backend(model, tokenizer, task, problems, cfg.sampling, "hf")[0])
-        ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
-        print(f"| {temperature} | {len(problems) / ours_s:.1f} | {len(problems) / theirs_s:.1f} | "
-              f"{theirs_s / ours_s:.2f}x | {tokens / ours_s:.0f} |")
+          f"our loop {pick_loop(model, cfg.sampling)}, torch threads {torch.get_num_threads()}")
+    if "tokens" in tables:
+        print_token_table(model, tokenizer, task, problems, args, temperatures)
+    if "rollouts" in tables:
+        print_rollout_table(model, tokenizer, task, problems, args, cfg, temperatures)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,9 @@ class SamplingConfig:
     """Trajectories generated together."""
     backend: Literal["sampler", "hf"] = "sampler"
     """sampler (our batched KV-cache loop) or hf (transformers' generate)."""
+    cuda_graphs: bool = True
+    """On CUDA, replay each decode step as a recorded CUDA graph (docs/gpu-rollouts.md); false
+    runs the same step eagerly, for debugging. No effect on the CPU."""
 
 
 @dataclass

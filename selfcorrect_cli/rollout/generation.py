@@ -4,7 +4,8 @@
 then every second attempt, and so on. Each attempt's prompt is the whole conversation so far,
 rendered by the tokenizer's chat template (prompts.conversation), so a real chat model and the
 built-in model take the same path. Two backends share that loop:
-- "sampler": our own decoding loop over the model's forward with a KV cache;
+- "sampler": our own decoding loop over the model's forward with a KV cache (`pick_loop` says
+  which: on CUDA the step runs as a CUDA graph, docs/gpu-rollouts.md);
 - "hf": transformers' `model.generate`, the reference the benchmark compares against.
 """
 
@@ -16,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import SamplingConfig
-from selfcorrect_cli.rollout import static_decoder
+from selfcorrect_cli.rollout import device_loop, static_decoder
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.models import stop_token_ids
 from selfcorrect_cli.tasks.base import Problem, Task
@@ -130,11 +131,47 @@ def device_generator(generator: torch.Generator, device: torch.device) -> torch.
     return torch.Generator(device=device).manual_seed(seed)
 
 
+LOOPS = ("host", "device", "graph")
+
+
+def pick_loop(model, sampling: SamplingConfig) -> str:
+    """The decoding loop `sample_with_cache` runs for `model` (greedy, each equals `generate`):
+    - "graph": on CUDA, for a model the lean decoder supports (rollout/static_decoder.py): the
+      device loop (rollout/device_loop.py) with its step recorded once as a CUDA graph;
+    - "device": the same loop run eagerly, when `sampling.cuda_graphs` is off (for debugging);
+    - "host": everywhere else (CPU, other architectures): one step at a time, the host checking
+      the stop tokens after each; on CPU, checks cost nothing and this loop is the fastest.
+    """
+    if model.device.type != "cuda" or not static_decoder.supports(model):
+        return "host"
+    return "graph" if sampling.cuda_graphs else "device"
+
+
+@dataclass
+class Prefill:
+    """The prompts' forward pass, which every loop starts from."""
+
+    cache: object  # the model's KV cache over the prompts
+    mask: torch.Tensor  # (B, T) 1 for prompt tokens, 0 for left padding
+    logits: torch.Tensor  # (B, V) next-token logits after each prompt
+    next_position: torch.Tensor  # (B, 1) position of the first generated token
+
+
 @torch.no_grad()
 def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
                       generator: torch.Generator) -> list[list[int]]:
-    """Our decoding loop: one prefill, then one token per step for the whole batch (through
-    rollout/static_decoder.py for Llama-family models, else the model's own forward)."""
+    """Our decoding loop: one prefill, then one token per step for the whole batch, through
+    the loop `pick_loop` names."""
+    return sample_with_loop(model, tokenizer, prompts, sampling, generator,
+                            pick_loop(model, sampling))
+
+
+@torch.no_grad()
+def sample_with_loop(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+           generator: torch.Generator, loop: str) -> list[list[int]]:
+    """`sample_with_cache` through a named loop (one of LOOPS; all but "graph" run anywhere)."""
+    if loop not in LOOPS:
+        raise ValueError(f"unknown decoding loop {loop!r} ({', '.join(LOOPS)})")
     device = model.device
     generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
@@ -142,17 +179,35 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                 logits_to_keep=1)
-    cache = out.cache
-    logits = out.logits[:, -1]  # (B, V)
-    next_position = positions[:, -1:] + 1  # (B, 1)
+    prefill = Prefill(out.cache, mask, out.logits[:, -1], positions[:, -1:] + 1)
+    del out
+    if loop == "host":
+        rows = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling, generator)
+    else:
+        decoder = static_decoder.StaticDecoder(model, prefill.cache, mask, sampling.max_new_tokens,
+                                               fold_groups=True, round_to=16)
+        prefill.cache = None  # copied into the decoder's buffers; free it before decoding
+        choice = device_loop.Choice(sampling.temperature, sampling.top_p, tokenizer.pad_token_id,
+                                    stops)
+        rows = device_loop.decode(decoder, prefill.logits, prefill.next_position,
+                                  sampling.max_new_tokens, choice, generator,
+                                  graphs=loop == "graph").tolist()
+    return _trim(rows, stops.tolist())
+
+
+def _host_loop(model, pad_id: int, stops: torch.Tensor, prefill: Prefill,
+               sampling: SamplingConfig, generator: torch.Generator) -> list[list[int]]:
+    """One token per step, the host checking after each whether every row has stopped."""
+    cache, mask, logits = prefill.cache, prefill.mask, prefill.logits
+    next_position = prefill.next_position
     lean = static_decoder.supports(model)
     if lean:
         decoder = static_decoder.StaticDecoder(model, cache, mask, sampling.max_new_tokens)
-    finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    finished = torch.zeros(len(logits), dtype=torch.bool, device=logits.device)
     generated = []
     for step in range(sampling.max_new_tokens):
         token = next_tokens(logits, sampling, generator)
-        token = token.masked_fill(finished, tokenizer.pad_token_id)
+        token = token.masked_fill(finished, pad_id)
         generated.append(token)
         finished |= torch.isin(token, stops)
         if bool(finished.all()) or step == sampling.max_new_tokens - 1:
@@ -166,7 +221,7 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
             cache = out.cache
             logits = out.logits[:, -1]
         next_position = next_position + 1
-    return _trim(torch.stack(generated, dim=1).tolist(), stops.tolist())
+    return torch.stack(generated, dim=1).tolist()
 
 
 @torch.no_grad()

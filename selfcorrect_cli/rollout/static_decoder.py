@@ -2,14 +2,17 @@
 
 Why: at the built-in world's size (hidden 64) a decode step is a few dozen tiny tensor ops,
 and Hugging Face's per-call machinery (mask building, cache objects growing by concatenation,
-output dataclasses) costs more than the arithmetic. The prompt is still prefilled by the
-model's own forward; each later token goes through `step`, which reads the same weights and
-computes the same function (RMSNorm in float32, rotary embeddings from the model's own rotary
-module, so any rope scaling it applies, grouped-query attention, SwiGLU MLP), writing keys and values in place into buffers
-sized for the whole generation. Greedy output equals `generate` (tests/test_generation.py).
+output dataclasses) costs more than the arithmetic; on a GPU the same overhead is kernel
+launches, which a CUDA graph removes once every step has the same shapes (rollout/device_loop.py).
+The prompt is still prefilled by the model's own forward; each later token goes through
+`step` or `forward`, which read the same weights and compute the same function (RMSNorm in
+float32, rotary embeddings from the model's own rotary module, so any static rope scaling it
+applies, grouped-query attention, SwiGLU MLP), writing keys and values in place into buffers
+sized for the whole generation. Greedy output equals `generate` (tests/test_generation.py,
+tests/test_fast_rollout.py).
 
-Only architectures whose decoder layer is exactly that (model_type in SUPPORTED) use it; any
-other model keeps the Hugging Face loop.
+Only architectures whose decoder layer is exactly that (model_type in SUPPORTED) with a rope
+that does not depend on the sequence length use it; any other model keeps the Hugging Face loop.
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ import torch
 import torch.nn.functional as F
 
 SUPPORTED = ("llama", "qwen2")  # Llama layers; Qwen2 adds biases to q, k, v, which we apply
+# These ropes change their frequencies with the sequence length, so one table cannot hold them.
+LENGTH_DEPENDENT_ROPES = ("dynamic", "longrope")
 
 
 def supports(model) -> bool:
     config = model.config
+    rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")
     return (getattr(config, "model_type", None) in SUPPORTED
             and getattr(config, "hidden_act", "silu") == "silu"
-            and not getattr(config, "use_sliding_window", False))
+            and not getattr(config, "use_sliding_window", False)
+            and rope not in LENGTH_DEPENDENT_ROPES)
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -40,47 +47,81 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class StaticDecoder:
-    """Decode one token per call for a batch, after a prefill whose cache it takes over."""
+    """Decode one token per call for a batch, after a prefill whose cache it takes over.
 
-    def __init__(self, model, prefill_cache, prompt_mask: torch.Tensor, max_new_tokens: int):
+    Two ways to call it, one arithmetic:
+    - `step(tokens, positions)`: slot and attended width follow a host counter, and the width
+      grows by one slot per call (the host loop in generation.py, numerically what it always was);
+    - `forward(tokens, positions, slot, width)`: the slot is a device tensor and the width
+      fixed, so every call has the same shapes and reads no host value (rollout/device_loop.py).
+    With `fold_groups` the query heads that share a key/value head are folded into the query
+    length, so attention reads each cached head once and needs no grouped-query support from
+    the attention kernel (what the device loop uses; equal to the plain form up to rounding).
+    """
+
+    def __init__(self, model, prefill_cache, prompt_mask: torch.Tensor, max_new_tokens: int,
+                 fold_groups: bool = False, round_to: int = 1):
         self.model = model
         self.config = model.config
         self.eps = self.config.rms_norm_eps
+        self.fold_groups = fold_groups
         batch, width = prompt_mask.shape
-        total = width + max_new_tokens
+        # rounding the buffer up to a multiple keeps fused attention kernels on aligned rows
+        self.capacity = -(-(width + max_new_tokens) // round_to) * round_to
         self.keys, self.values = [], []
         for layer in prefill_cache.layers:  # (B, kv_heads, T, head_dim) each
-            k = layer.keys.new_zeros(*layer.keys.shape[:2], total, layer.keys.shape[-1])
+            k = layer.keys.new_zeros(*layer.keys.shape[:2], self.capacity, layer.keys.shape[-1])
             v = torch.zeros_like(k)
             k[:, :, :width], v[:, :, :width] = layer.keys, layer.values
             self.keys.append(k)
             self.values.append(v)
-        # (B, 1, 1, total): which cached positions each row may attend to (not its left pads)
-        self.allowed = torch.zeros(batch, 1, 1, total, dtype=torch.bool, device=prompt_mask.device)
+        # (B, 1, 1, capacity): which cached slots each row may attend to (not its left pads)
+        self.allowed = torch.zeros(batch, 1, 1, self.capacity, dtype=torch.bool,
+                                   device=prompt_mask.device)
         self.allowed[:, 0, 0, :width] = prompt_mask.bool()
+        # (capacity, head_dim) each: the model's own rotary module, evaluated once per position;
+        # it is elementwise in the position, so a table row equals what a per-step call returns
+        inner = model.model
+        every = torch.arange(self.capacity, device=prompt_mask.device)[None]
+        cos, sin = inner.rotary_emb(self.keys[0], every)
+        self.cos, self.sin = cos[0], sin[0]
         self.length = width
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """tokens (B,), positions (B, 1) -> next-token logits (B, V)."""
+        """tokens (B,), positions (B, 1) -> next-token logits (B, V); advances the host counter."""
+        logits = self.forward(tokens, positions, self.length, self.length + 1)
+        self.length += 1
+        return logits
+
+    @torch.no_grad()
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, slot: int | torch.Tensor,
+                width: int) -> torch.Tensor:
+        """Feed `tokens` (B,) at `positions` (B, 1), cached at `slot`, attending over the first
+        `width` slots (unwritten ones are masked) -> next-token logits (B, V).
+
+        `slot` is a host int (slicing, the cheapest on a CPU) or a (1,) device tensor (index
+        ops). Mutates only tensors (the cache and the mask), never a Python attribute, so a CUDA
+        graph of one call with a tensor slot replays as a correct next call."""
         inner = self.model.model
-        t = self.length
-        self.allowed[:, 0, 0, t] = True
+        if isinstance(slot, int):
+            self.allowed[:, 0, 0, slot] = True
+        else:
+            self.allowed.index_fill_(3, slot, True)
+        mask = self.allowed[..., :width]  # (B, 1, 1, width)
         x = inner.embed_tokens(tokens[:, None])  # (B, 1, D)
-        cos, sin = inner.rotary_emb(x, positions)  # (B, 1, head_dim) each
-        cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
-        mask = self.allowed[..., : t + 1]
+        cos = F.embedding(positions, self.cos)[:, None]  # (B, 1, 1, hd): the rows' positions
+        sin = F.embedding(positions, self.sin)[:, None]
         for index, layer in enumerate(inner.layers):
             x = x + self._attention(layer.self_attn, _rms_norm(
-                x, layer.input_layernorm.weight, self.eps), cos, sin, index, mask, t)
+                x, layer.input_layernorm.weight, self.eps), cos, sin, index, mask, slot, width)
             h = _rms_norm(x, layer.post_attention_layernorm.weight, self.eps)
             mlp = layer.mlp
             x = x + mlp.down_proj(F.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
         x = _rms_norm(x, inner.norm.weight, self.eps)
-        self.length = t + 1
         return self.model.lm_head(x)[:, -1]  # (B, V)
 
-    def _attention(self, attn, h, cos, sin, index, mask, t) -> torch.Tensor:
+    def _attention(self, attn, h, cos, sin, index, mask, slot, width) -> torch.Tensor:
         batch = h.shape[0]
         head_dim = attn.head_dim
         q = attn.q_proj(h).view(batch, 1, -1, head_dim).transpose(1, 2)  # (B, H, 1, hd)
@@ -88,9 +129,18 @@ class StaticDecoder:
         v = attn.v_proj(h).view(batch, 1, -1, head_dim).transpose(1, 2)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
-        self.keys[index][:, :, t:t + 1] = k
-        self.values[index][:, :, t:t + 1] = v
-        keys, values = self.keys[index][:, :, : t + 1], self.values[index][:, :, : t + 1]
+        if isinstance(slot, int):
+            self.keys[index][:, :, slot:slot + 1], self.values[index][:, :, slot:slot + 1] = k, v
+        else:
+            self.keys[index].index_copy_(2, slot, k)
+            self.values[index].index_copy_(2, slot, v)
+        keys, values = self.keys[index][:, :, :width], self.values[index][:, :, :width]
+        if self.fold_groups:
+            # heads kv*G .. kv*G+G-1 share key/value head kv (as Hugging Face's repeat_kv has it)
+            q = q.reshape(batch, keys.shape[1], -1, head_dim)  # (B, KV, G, hd)
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask,
+                                                 scale=attn.scaling)  # (B, KV, G, hd)
+            return attn.o_proj(out.reshape(batch, 1, -1))  # (B, 1, D)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=attn.scaling,
                                              enable_gqa=keys.shape[1] != q.shape[1])
         return attn.o_proj(out.transpose(1, 2).reshape(batch, 1, -1))  # (B, 1, D)
