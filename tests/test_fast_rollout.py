@@ -140,9 +140,7 @@ def test_the_loop_is_picked_by_device_architecture_and_switch():
     supported = SimpleNamespace(model_type="llama", hidden_act="silu",
                                 rope_parameters={"rope_type": "default"})
     dynamic = SimpleNamespace(model_type="llama", rope_parameters={"rope_type": "dynamic"})
-    on = SamplingConfig()
-    off = SamplingConfig()
-    off.cuda_graphs = False  # the switch (sampling.cuda_graphs, default on)
+    on, off = SamplingConfig(), SamplingConfig(cuda_graphs=False)
     gpu, cpu = torch.device("cuda"), torch.device("cpu")
     assert pick_loop(SimpleNamespace(device=gpu, config=supported), on) == "graph"
     assert pick_loop(SimpleNamespace(device=gpu, config=supported), off) == "device"
