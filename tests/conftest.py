@@ -67,3 +67,21 @@ def tiny_base(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny-base")
     run_cli("pretrain", *with_sets(f"run.out_dir={run_dir}", *TINY_PRETRAIN))
     return run_dir / "model"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """An untrained 1-layer built-in model: enough to check plumbing, not behaviour."""
+    import torch
+
+    from selfcorrect_cli.config import PretrainConfig
+    from selfcorrect_cli.world.pretrain import save_checkpoint
+    from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    model = build_tiny_model(tokenizer, PretrainConfig(hidden_size=32, intermediate_size=64,
+                                                       layers=1, heads=2))
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    save_checkpoint(model, tokenizer, folder)
+    return folder

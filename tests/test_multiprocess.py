@@ -7,30 +7,14 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import torch
 
-from selfcorrect_cli.config import PretrainConfig
-from selfcorrect_cli.world.pretrain import save_checkpoint
-from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 from tests.conftest import run_main, with_sets
 from tests.test_sft import handmade_records, write_traces
 
 # 5 problems in chunks of 2: three chunks, so the second round leaves one process idle.
 SAMPLING = ["task.limit=5", "sampling.n_samples=2", "sampling.batch_size=4",
             "sampling.temperature=1.0", "sampling.max_new_tokens=16"]
-
-
-@pytest.fixture(scope="module")
-def untrained_model(tmp_path_factory):
-    """An untrained 1-layer built-in model: it samples, but never writes a right answer."""
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer()
-    model = build_tiny_model(tokenizer, PretrainConfig(hidden_size=32, intermediate_size=64,
-                                                       layers=1, heads=2))
-    folder = tmp_path_factory.mktemp("untrained") / "model"
-    save_checkpoint(model, tokenizer, folder)
-    return folder
 
 
 def launch_two_processes(*args: str) -> subprocess.CompletedProcess:
@@ -62,8 +46,8 @@ def _each_trajectory_once(records, n_problems: int, n_samples: int) -> bool:
     return len(keys) == len(set(keys)) == n_problems * n_samples
 
 
-def test_eval_under_two_processes_writes_what_one_process_writes(untrained_model, tmp_path):
-    settings = [f"model.path={untrained_model}", "eval.bootstrap_samples=20", *SAMPLING]
+def test_eval_under_two_processes_writes_what_one_process_writes(tiny_model, tmp_path):
+    settings = [f"model.path={tiny_model}", "eval.bootstrap_samples=20", *SAMPLING]
     two = launch_two_processes("eval", *with_sets(f"run.out_dir={tmp_path / 'two'}", *settings))
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("Accuracy@t1") == 1  # the table comes from the main process only
@@ -76,11 +60,11 @@ def test_eval_under_two_processes_writes_what_one_process_writes(untrained_model
     assert metrics[0] == metrics[1]
 
 
-def test_star_under_two_processes_trains_and_collects_once(untrained_model, tmp_path):
+def test_star_under_two_processes_trains_and_collects_once(tiny_model, tmp_path):
     traces = write_traces(tmp_path / "handmade.jsonl", handmade_records())
     out = tmp_path / "star"
     result = launch_two_processes("train", "--method", "star", *with_sets(
-        f"train.base_model={untrained_model}", f"train.traces={traces}", f"run.out_dir={out}",
+        f"train.base_model={tiny_model}", f"train.traces={traces}", f"run.out_dir={out}",
         "sft.star_rounds=2", "sft.dataset=d", "sft.batch_size=4", "sft.max_steps=2",
         "sft.log_every=1", "task.split=train", *SAMPLING))
     # Round 1 fine-tunes on the handmade traces; round 2 samples from that model, which never

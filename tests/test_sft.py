@@ -2,31 +2,16 @@
 
 import json
 
-import pytest
 import torch
 from click.testing import CliRunner
 from transformers import AutoModelForCausalLM
 
 from selfcorrect_cli.cli import cli
-from selfcorrect_cli.config import PretrainConfig, WorldConfig, load_config
+from selfcorrect_cli.config import WorldConfig, load_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.methods.correction_data import build_d_star
 from selfcorrect_cli.methods.sft import build_trainer, fine_tune
 from selfcorrect_cli.tasks.division import DivisionTask, write_attempt
-from selfcorrect_cli.world.pretrain import save_checkpoint
-from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An untrained 1-layer built-in model: enough to check plumbing, not behaviour."""
-    torch.manual_seed(0)
-    tokenizer = build_tokenizer()
-    model = build_tiny_model(tokenizer, PretrainConfig(hidden_size=32, intermediate_size=64,
-                                                       layers=1, heads=2))
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    save_checkpoint(model, tokenizer, folder)
-    return folder
 
 
 def handmade_records(n_problems=4):

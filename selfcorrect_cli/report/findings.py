@@ -180,6 +180,12 @@ def check_f1(inputs: Inputs) -> Finding:
                                f"c->i {c2i}")])
 
 
+def _below_score(label: str, delta: Estimate, score: Estimate) -> Part:
+    """The part F2 and F2r share: the SFT method's Delta clearly below SCoRe's."""
+    return Part(f"{label} Delta clearly below SCoRe's (CI high < SCoRe CI low)",
+                _clearly_below(delta, score), f"{label} {delta} vs SCoRe {score}")
+
+
 def check_f2(inputs: Inputs) -> Finding:
     if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
         return Finding("F2", CLAIMS["F2"], MISSING, missing=missing)
@@ -187,8 +193,7 @@ def check_f2(inputs: Inputs) -> Finding:
     parts = []
     for role in ("star", "pair_sft"):
         delta, label = _estimate(inputs, role, "delta"), LABELS[role]
-        parts.append(Part(f"{label} Delta clearly below SCoRe's (CI high < SCoRe CI low)",
-                          _clearly_below(delta, score), f"{label} {delta} vs SCoRe {score}"))
+        parts.append(_below_score(label, delta, score))
         parts.append(Part(f"abs({label} Delta) < {F2_MAX_ABS_DELTA}",
                           abs(delta.mean) < F2_MAX_ABS_DELTA, f"Delta {delta}"))
     return _judged("F2", parts)
@@ -202,8 +207,7 @@ def check_f2_relative(inputs: Inputs) -> Finding:
     parts = []
     for role in ("star", "pair_sft"):
         delta, label = _estimate(inputs, role, "delta"), LABELS[role]
-        parts.append(Part(f"{label} Delta clearly below SCoRe's (CI high < SCoRe CI low)",
-                          _clearly_below(delta, score), f"{label} {delta} vs SCoRe {score}"))
+        parts.append(_below_score(label, delta, score))
         # SCoRe must gain for "little next to SCoRe" to mean anything: bound > 0.
         parts.append(Part(f"{label} Delta < {F2R_MAX_SHARE_OF_SCORE} x SCoRe's (> 0)",
                           bound > 0 and delta.mean < bound,
