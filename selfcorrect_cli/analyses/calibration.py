@@ -11,13 +11,20 @@ decides whether changing a "wrong-looking" answer pays.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import yaml
 
+from selfcorrect_cli.config import WorldConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.traces import read_traces
-from selfcorrect_cli.tasks.division import stated_verdict, true_verdict
+from selfcorrect_cli.tasks.division import (
+    DivisionTask,
+    solve_like_pretraining_solver,
+    stated_verdict,
+    true_verdict,
+)
 
 
 def verdict_statistics(traces: list[dict]) -> dict[str, float | None]:
@@ -79,3 +86,23 @@ def _world_of(config_path: Path) -> dict:
     if not config_path.is_file():
         raise UsageError(f"calibration: no base-model config at {config_path}")
     return (yaml.safe_load(config_path.read_text()) or {}).get("world", {})
+
+
+def solver_check_quality(slips=(0, 0.1, 0.25, 0.4), attempts: int = 40000,
+                         seed: int = 0) -> list[dict]:
+    """The written check's quality in the data itself, no model involved: for each check slip
+    s, the pretraining solver's accuracy, how often its stated verdict is the truth, and
+    P(right | the verdict says LOW or HIGH), over `attempts` attempts on training problems."""
+    rows = []
+    for slip in slips:
+        world = WorldConfig(check_slip=slip)
+        problems, rng = DivisionTask(world).load("train"), random.Random(seed)
+        records = []
+        for _ in range(attempts):
+            a, b = map(int, rng.choice(problems).id.split("/"))
+            response = solve_like_pretraining_solver(a, b, world, rng)
+            answer = response.rsplit("A", 1)[1]
+            records.append({"gold": str(a // b), "turns": [{"response": response, "answer": answer}]})
+        accuracy = sum(r["turns"][0]["answer"] == r["gold"] for r in records) / attempts
+        rows.append({"s": slip, "solver_accuracy": accuracy, **verdict_statistics(records)})
+    return rows
