@@ -11,6 +11,7 @@ the median iteration times is printed.
 
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --old /tmp/old
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --micro-batches 0,32
 
 The model must be a trained base (`selfcorrect pretrain`): an untrained one writes no
 well-formed attempts and every response runs to max_new_tokens.
@@ -95,9 +96,31 @@ print(json.dumps({"times": times, "phases": {k: v / iterations for k, v in phase
 """
 
 
-def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool) -> dict:
+# The update alone at several micro-batch sizes (score.micro_batch_rows), on the same sampled
+# batches, in one process, the sizes taking turns batch by batch; prints median seconds.
+MICRO_BATCH_WORKER = WORKER.split("state = {")[0] + r"""
+sizes = [int(v) for v in sys.argv[4].split(",")]
+batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
+                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
+           for s in range(4)]
+seconds = {size: [] for size in sizes}
+for round_ in range(4):
+    for trajectories in batches:
+        for size in sizes:
+            cfg.score.micro_batch_rows = size
+            began = time.perf_counter()
+            score._update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
+                          2, 1, torch.float32)
+            if round_:  # the first round warms up
+                seconds[size].append(time.perf_counter() - began)
+print(json.dumps({str(k): sorted(v)[len(v) // 2] for k, v in seconds.items()}))
+"""
+
+
+def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool,
+               code: str = WORKER, *extra: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", WORKER, model, str(iterations), "1" if breakdown else "0"],
+        [sys.executable, "-c", code, model, str(iterations), "1" if breakdown else "0", *extra],
         cwd=checkout, capture_output=True, text=True, env={"PYTHONPATH": str(checkout),
                                                            "OMP_NUM_THREADS": "1",
                                                            "TQDM_DISABLE": "1",
@@ -113,8 +136,17 @@ def main() -> None:
     parser.add_argument("--old", default="", help="worktree of an older commit to compare")
     parser.add_argument("--iterations", type=int, default=8, help="timed iterations per run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
+    parser.add_argument("--micro-batches", default="",
+                        help="comma-separated score.micro_batch_rows values (0 = whole batch): "
+                             "time the update alone under each, instead of the iteration")
     args = parser.parse_args()
     model = str(Path(args.model).resolve())
+    if args.micro_batches:
+        medians = run_worker(ROOT, model, 0, False, MICRO_BATCH_WORKER, args.micro_batches)
+        print("| score.micro_batch_rows | update, median s |\n|---|---|")
+        for size, seconds in medians.items():
+            print(f"| {size} | {seconds:.3f} |")
+        return
 
     profile = run_worker(ROOT, model, args.iterations, breakdown=True)
     total = statistics.mean(profile["times"])  # the phases are means too

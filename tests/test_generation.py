@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
-from selfcorrect_cli.rollout.generation import next_tokens, rollout, sample
+from selfcorrect_cli.rollout import generation
+from selfcorrect_cli.rollout.chat import prompt_ids
+from selfcorrect_cli.rollout.generation import inverse_cdf_draw, next_tokens, rollout, sample
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks.division import DivisionTask
 
@@ -56,6 +58,43 @@ def test_given_first_attempts_are_used_verbatim(tiny_base):
     out = rollout(model, tokenizer, task, problems, SamplingConfig(), torch.Generator(),
                   progress=False, first_attempts=given)
     assert [t.attempts[0].response for t in out] == given
+
+
+def test_repeated_prompts_are_prefilled_once_and_sampled_as_if_apart(tiny_base, monkeypatch):
+    """A problem's n samples share their prompt: one prefill row serves them all, and the
+    tokens are the same as when every prompt is prefilled on its own (greedy)."""
+    model, tokenizer, task, problems = _setup(tiny_base)
+    distinct = [prompt_ids(tokenizer, [{"role": "user", "content": task.first_prompt(p)}])
+                for p in problems[:3]]
+    prompts = [distinct[i] for i in (0, 1, 0, 2, 1, 0)]
+    widths = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda **kw: widths.append(len(kw["input_ids"]))
+                        or forward(**kw))
+    together = sample(model, tokenizer, prompts, SamplingConfig(), torch.Generator())
+    assert widths[0] == 3  # the prefill saw each distinct prompt once
+    apart = [sample(model, tokenizer, [p], SamplingConfig(), torch.Generator())[0] for p in prompts]
+    assert together == apart
+
+
+def test_inverse_cdf_draws_follow_the_weights_and_never_pick_a_zero():
+    weights = torch.tensor([[0.0, 0.2, 0.0, 0.3, 0.5, 0.0]]).repeat(4000, 1)
+    draws = inverse_cdf_draw(weights, torch.Generator().manual_seed(0))
+    counts = torch.bincount(draws, minlength=6).float() / len(draws)
+    assert counts[[0, 2, 5]].sum() == 0
+    # each frequency within 4 standard errors of its weight (SE at p = 0.5: 0.0079)
+    assert torch.allclose(counts[[1, 3, 4]], torch.tensor([0.2, 0.3, 0.5]), atol=4 * 0.0079)
+
+
+def test_inverse_cdf_never_runs_past_the_last_positive_weight(monkeypatch):
+    """u * total can round up to the total when u is just below 1: the draw must still be a
+    token with positive weight, not a zero-weight one at the end of the vocabulary."""
+    monkeypatch.setattr(generation.torch, "rand",
+                        lambda shape, **kw: torch.full(shape, 1.0 - 2.0 ** -24))
+    weights = torch.tensor([[0.1, 0.7, 0.2, 0.0, 0.0], [0.3, 0.3, 0.3, 0.0, 0.1]])
+    assert inverse_cdf_draw(weights, torch.Generator()).tolist() == [2, 4]
+    monkeypatch.setattr(generation.torch, "rand", lambda shape, **kw: torch.zeros(shape))
+    assert inverse_cdf_draw(weights, torch.Generator()).tolist() == [0, 0]
 
 
 def test_top_p_keeps_only_the_nucleus():

@@ -68,7 +68,7 @@ def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: Sam
             if turn == 1 and second_attempts > 1:
                 batch = [Trajectory(t.problem, t.sample_index * second_attempts + j, list(t.attempts))
                          for t in batch for j in range(second_attempts)]
-            prompts = [prompt_ids(tokenizer, t.messages(task)) for t in batch]
+            prompts = _prompts(tokenizer, [t.messages(task) for t in batch])
             if turn == 0 and first_attempts is not None:
                 given = first_attempts[start:start + len(batch)]
                 responses = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in given]
@@ -83,6 +83,19 @@ def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: Sam
         grown.extend(batch)
     bar.close()
     return grown
+
+
+def _prompts(tokenizer, conversations: list[list[dict]]) -> list[list[int]]:
+    """Each conversation's next-attempt prompt ids; a conversation that repeats (the n samples
+    of a problem share their first prompt) is rendered and tokenized once."""
+    rendered: dict[tuple, list[int]] = {}
+    prompts = []
+    for messages in conversations:
+        key = tuple((m["role"], m["content"]) for m in messages)
+        if key not in rendered:
+            rendered[key] = prompt_ids(tokenizer, messages)
+        prompts.append(rendered[key])
+    return prompts
 
 
 def sample(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
@@ -114,12 +127,31 @@ def next_tokens(logits: torch.Tensor, sampling: SamplingConfig,
     if sampling.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)  # (B, V)
-    if sampling.top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p  # keep the first token
-        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+    if sampling.top_p >= 1.0:
+        return inverse_cdf_draw(probs, generator)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    outside = sorted_probs.cumsum(-1) - sorted_probs > sampling.top_p  # keep the first token
+    picked = inverse_cdf_draw(sorted_probs.masked_fill(outside, 0.0), generator)
+    return order.gather(-1, picked[:, None]).squeeze(-1)
+
+
+def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row, drawn with probability proportional to `weights` (B, V) >= 0.
+
+    One uniform per row against the running sum: a quarter of torch.multinomial's cost on a
+    CPU, which draws an exponential for every vocabulary entry (benchmarks/bench_sampling.py).
+
+    >>> inverse_cdf_draw(torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]), torch.Generator())[0]
+    tensor(1)
+    """
+    running = weights.cumsum(-1)  # (B, V)
+    uniform = torch.rand((len(weights), 1), generator=generator, device=weights.device)
+    # the first index whose running sum exceeds u * total: a zero weight is never picked, as
+    # its running sum equals its predecessor's, except past the end when u * total rounds up
+    # to the total, which the last positive weight's index catches
+    picked = (running <= uniform * running[:, -1:]).sum(-1)
+    last_positive = weights.shape[-1] - 1 - (weights.flip(-1) > 0).to(torch.uint8).argmax(-1)
+    return torch.minimum(picked, last_positive)
 
 
 def device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
@@ -175,17 +207,12 @@ def sample_with_loop(model, tokenizer, prompts: list[list[int]], sampling: Sampl
     device = model.device
     generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
-    ids, mask = _left_pad(prompts, tokenizer.pad_token_id, device)  # (B, T)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1)
-    prefill = Prefill(out.cache, mask, out.logits[:, -1], positions[:, -1:] + 1)
-    del out
+    prefill = _prefill(model, tokenizer.pad_token_id, prompts)
     if loop == "host":
         rows = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling, generator)
     else:
-        decoder = static_decoder.StaticDecoder(model, prefill.cache, mask, sampling.max_new_tokens,
-                                               fold_groups=True, round_to=16)
+        decoder = static_decoder.StaticDecoder(model, prefill.cache, prefill.mask,
+                                               sampling.max_new_tokens, fold_groups=True, round_to=16)
         prefill.cache = None  # copied into the decoder's buffers; free it before decoding
         choice = device_loop.Choice(sampling.temperature, sampling.top_p, tokenizer.pad_token_id,
                                     stops)
@@ -193,6 +220,25 @@ def sample_with_loop(model, tokenizer, prompts: list[list[int]], sampling: Sampl
                                   sampling.max_new_tokens, choice, generator,
                                   graphs=loop == "graph").tolist()
     return _trim(rows, stops.tolist())
+
+
+def _prefill(model, pad_id: int, prompts: list[list[int]]) -> Prefill:
+    """The prompts' forward pass, each distinct prompt once (a problem's n samples share
+    theirs), its cache rows then copied out to every row that asked for it."""
+    distinct: dict[tuple, int] = {}
+    row_of = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+    unique = [list(p) for p in distinct]
+    ids, mask = _left_pad(unique, pad_id, model.device)  # (U, T)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1)
+    cache, logits = out.cache, out.logits[:, -1]
+    del out
+    if len(unique) < len(prompts):
+        index = torch.tensor(row_of, device=model.device)
+        cache.reorder_cache(index)  # index_select along the batch: an expansion here
+        mask, logits, positions = mask[index], logits[index], positions[index]
+    return Prefill(cache, mask, logits, positions[:, -1:] + 1)
 
 
 def _host_loop(model, pad_id: int, stops: torch.Tensor, prefill: Prefill,
