@@ -130,16 +130,21 @@ STUDY_INPUTS := $(RUNS)/sft/collapse/collapse.json \
 	$(EXTRA_MODELS:%=$(RUNS)/extra/attempts/%/metrics.json) \
 	$(RUNS)/extra/scaling/seed0/base/traces.jsonl $(RUNS)/extra/scaling/seed0/rl/score/traces.jsonl
 
+# keep_records(runs, dest): the runs' small records (configs, commands, commits, metrics, logs)
+# copied into dest, never checkpoints or traces; dest is replaced.
+define keep_records
+	rm -rf $(2) && mkdir -p $(2)
+	cd $(1) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
+		-o -name command.txt -o -name git_commit.txt -o -name environment.json -o -name metrics.json -o -name '*_log.jsonl' \
+		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \) -print \
+		| tar -cf - -T - | tar -xf - -C $(abspath $(2))
+endef
+
 # Every table and figure, then the findings verdicts, from the run directories.
 $(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
 	$(SC) report $(EXP)/study.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)
 	$(SC) findings $(EXP)/findings.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/findings.md
-	# The runs' small records (configs, commands, metrics, logs), never checkpoints or traces.
-	rm -rf $(RESULTS)/runs && mkdir -p $(RESULTS)/runs
-	cd $(RUNS) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
-		-o -name command.txt -o -name git_commit.txt -o -name environment.json -o -name metrics.json -o -name '*_log.jsonl' \
-		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \) -print \
-		| tar -cf - -T - | tar -xf - -C $(abspath $(RESULTS))/runs
+	$(call keep_records,$(RUNS),$(RESULTS)/runs)
 
 study: $(RESULTS)/report.md
 
@@ -168,9 +173,9 @@ reproduce-quick: $(INSTALLED)
 # Each cell is a study tree of its own: a base model pretrained in that world (the world knobs
 # act only through pretraining) and the five methods of the map, with the same hyperparameters
 # in every cell. The default world's cell (c 0.7, s 0.25; docs/built-in-world.md) is the main
-# study's tree, with its three seeds, so it is not built twice. Cells build under one
-# jobserver, so base models train on one thread each; every stage is a file target, so an
-# interrupted sweep resumes where it stopped. The grid (c x s) is cut to s in {0, 0.25} to fit
+# study's tree, with its three seeds, so it is not built twice (its records are in
+# results/runs). Cells build under one jobserver, so base models train on one thread each;
+# every stage is a file target, so an interrupted sweep resumes where it stopped. The grid (c x s) is cut to s in {0, 0.25} to fit
 # about 2.5 hours; SWEEP_S="0 0.1 0.25 0.4" builds the full one.
 SWEEP_C ?= 0.5 0.7 0.9
 SWEEP_S ?= 0 0.25
@@ -217,9 +222,16 @@ calibration: $(INSTALLED)
 sweep-runs: $(SWEEP_CELLS:%=sweep-%)
 	$(MAKE) --no-print-directory sweep-point
 
-# A cell not run yet shows as "not run" in the report, so the report can be drawn at any point.
+# A cell not run yet shows as "not run" in the report, so the report can be drawn at any point;
+# base-statistics.md is the calibration table (docs/built-in-world.md) of every cell whose seed-0
+# base has been evaluated.
 sweep-report:
 	$(SC) report $(EXP)/sweep.yaml --runs $(RUNS) --seeds "$(SWEEP_SEEDS)" --out $(RESULTS)/sweep
+	$(SC) calibrate-world --out $(RESULTS)/sweep/base-statistics.md \
+		$(foreach c,$(SWEEP_CELLS),$(if $(wildcard $(SWEEP_ROOT)/$(c)/seed0/eval/base-t1/metrics.json),$(c)=$(SWEEP_ROOT)/$(c))) \
+		$(DEFAULT_CELL)=$(RUNS)
+	mkdir -p $(SWEEP_ROOT)
+	$(call keep_records,$(SWEEP_ROOT),$(RESULTS)/sweep/runs)
 
 $(RESULTS)/sweep/report.md: sweep-runs $(EXP)/sweep.yaml
 	$(MAKE) --no-print-directory sweep-report
