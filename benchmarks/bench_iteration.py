@@ -12,6 +12,7 @@ the median iteration times is printed.
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --old /tmp/old
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --micro-batches 0,32
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --turn-cache
 
 The model must be a trained base (`selfcorrect pretrain`): an untrained one writes no
 well-formed attempts and every response runs to max_new_tokens.
@@ -116,6 +117,24 @@ for round_ in range(4):
 print(json.dumps({str(k): sorted(v)[len(v) // 2] for k, v in seconds.items()}))
 """
 
+# Rollouts alone, each attempt continuing the previous one's KV cache (rollout/turn_cache.py)
+# against a fresh prefill of every prompt, taking turns in one process; prints median seconds.
+TURN_CACHE_WORKER = WORKER.split("state = {")[0] + r"""
+from selfcorrect_cli.rollout.turn_cache import TurnCache
+carried = TurnCache.rest
+seconds = {"carried": [], "fresh": []}
+for round_ in range(6):
+    for side in seconds:
+        TurnCache.rest = carried if side == "carried" else (lambda self, prompts: None)
+        for step in range(3):
+            mine = score._problems_for_step(cfg, problems, step, accelerator)
+            began = time.perf_counter()
+            score._sample(cfg, accelerator, policy, tokenizer, task, mine, None, step)
+            if round_:  # the first round warms up
+                seconds[side].append(time.perf_counter() - began)
+print(json.dumps({k: sorted(v)[len(v) // 2] for k, v in seconds.items()}))
+"""
+
 
 def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool,
                code: str = WORKER, *extra: str) -> dict:
@@ -139,8 +158,17 @@ def main() -> None:
     parser.add_argument("--micro-batches", default="",
                         help="comma-separated score.micro_batch_rows values (0 = whole batch): "
                              "time the update alone under each, instead of the iteration")
+    parser.add_argument("--turn-cache", action="store_true",
+                        help="time rollouts alone, with and without the KV cache carried "
+                             "from one attempt to the next")
     args = parser.parse_args()
     model = str(Path(args.model).resolve())
+    if args.turn_cache:
+        medians = run_worker(ROOT, model, 0, False, TURN_CACHE_WORKER)
+        print(f"rollout of 16 x 8 two-turn samples, median: {medians['carried']:.3f} s carrying "
+              f"the cache, {medians['fresh']:.3f} s prefilling every prompt "
+              f"({medians['fresh'] / medians['carried']:.2f}x)")
+        return
     if args.micro_batches:
         medians = run_worker(ROOT, model, 0, False, MICRO_BATCH_WORKER, args.micro_batches)
         print("| score.micro_batch_rows | update, median s |\n|---|---|")

@@ -5,7 +5,8 @@ then every second attempt, and so on. Each attempt's prompt is the whole convers
 rendered by the tokenizer's chat template (prompts.conversation), so a real chat model and the
 built-in model take the same path. Two backends share that loop:
 - "sampler": our own decoding loop over the model's forward with a KV cache (`pick_loop` says
-  which: on CUDA the step runs as a CUDA graph, docs/gpu-rollouts.md);
+  which: on CUDA the step runs as a CUDA graph, docs/gpu-rollouts.md); on the CPU loop each
+  attempt continues the previous attempt's cache (rollout/turn_cache.py);
 - "hf": transformers' `model.generate`, the reference the benchmark compares against.
 """
 
@@ -20,6 +21,7 @@ from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout import device_loop, static_decoder
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.models import stop_token_ids
+from selfcorrect_cli.rollout.turn_cache import TurnCache
 from selfcorrect_cli.tasks.base import Problem, Task
 from selfcorrect_cli.tasks.prompts import conversation
 
@@ -64,16 +66,19 @@ def rollout(model, tokenizer, task: Task, problems: list[Problem], sampling: Sam
     grown = []
     for start in range(0, len(trajectories), sampling.batch_size):
         batch = trajectories[start:start + sampling.batch_size]
+        cache = None  # the previous attempt's KV cache, where the decoding loop keeps one
         for turn in range(sampling.attempts):
             if turn == 1 and second_attempts > 1:
                 batch = [Trajectory(t.problem, t.sample_index * second_attempts + j, list(t.attempts))
                          for t in batch for j in range(second_attempts)]
+                cache = cache.repeat_rows(second_attempts) if cache is not None else None
             prompts = _prompts(tokenizer, [t.messages(task) for t in batch])
             if turn == 0 and first_attempts is not None:
                 given = first_attempts[start:start + len(batch)]
                 responses = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in given]
             else:
-                responses = sample(model, tokenizer, prompts, sampling, generator)
+                responses, cache = sample_turn(model, tokenizer, prompts, sampling, generator,
+                                               cache)
             texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
             rewards = task.grade([t.problem for t in batch], texts)
             for t, ids, p, text, reward in zip(batch, responses, prompts, texts, rewards):
@@ -202,14 +207,43 @@ def sample_with_cache(model, tokenizer, prompts: list[list[int]], sampling: Samp
 def sample_with_loop(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
            generator: torch.Generator, loop: str) -> list[list[int]]:
     """`sample_with_cache` through a named loop (one of LOOPS; all but "graph" run anywhere)."""
+    return _sample_turn(model, tokenizer, prompts, sampling, generator, loop, None)[0]
+
+
+@torch.no_grad()
+def sample_turn(model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+                generator: torch.Generator,
+                previous: TurnCache | None) -> tuple[list[list[int]], TurnCache | None]:
+    """One attempt for every prompt, through the configured backend; -> the responses and, where
+    the loop keeps one, the cache the next attempt of the same rows can continue from
+    (rollout/turn_cache.py). `previous`: the cache the previous attempt left, or None."""
+    if sampling.backend == "sampler":
+        return _sample_turn(model, tokenizer, prompts, sampling, generator,
+                            pick_loop(model, sampling), previous)
+    return sample(model, tokenizer, prompts, sampling, generator), None
+
+
+def _sample_turn(model, tokenizer, prompts, sampling, generator, loop: str,
+                 previous: TurnCache | None) -> tuple[list[list[int]], TurnCache | None]:
     if loop not in LOOPS:
         raise ValueError(f"unknown decoding loop {loop!r} ({', '.join(LOOPS)})")
     device = model.device
     generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
-    prefill = _prefill(model, tokenizer.pad_token_id, prompts)
+    rest = previous.rest(prompts) if previous is not None and loop == "host" else None
+    if rest is not None:  # the cache holds each prompt's start: feed only the rest
+        logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
+                                                sampling.max_new_tokens)
+        decoder, prefill = previous.decoder, Prefill(None, None, logits, next_position)
+    else:
+        decoder, prefill = None, _prefill(model, tokenizer.pad_token_id, prompts)
     if loop == "host":
-        rows = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling, generator)
+        rows, decoder, fed = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling,
+                                        generator, decoder)
+        rows = _trim(rows, stops.tolist())
+        if decoder is None:
+            return rows, None
+        return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
     else:
         decoder = static_decoder.StaticDecoder(model, prefill.cache, prefill.mask,
                                                sampling.max_new_tokens, fold_groups=True, round_to=16)
@@ -219,7 +253,7 @@ def sample_with_loop(model, tokenizer, prompts: list[list[int]], sampling: Sampl
         rows = device_loop.decode(decoder, prefill.logits, prefill.next_position,
                                   sampling.max_new_tokens, choice, generator,
                                   graphs=loop == "graph").tolist()
-    return _trim(rows, stops.tolist())
+    return _trim(rows, stops.tolist()), None
 
 
 def _prefill(model, pad_id: int, prompts: list[list[int]]) -> Prefill:
@@ -242,24 +276,32 @@ def _prefill(model, pad_id: int, prompts: list[list[int]]) -> Prefill:
 
 
 def _host_loop(model, pad_id: int, stops: torch.Tensor, prefill: Prefill,
-               sampling: SamplingConfig, generator: torch.Generator) -> list[list[int]]:
-    """One token per step, the host checking after each whether every row has stopped."""
+               sampling: SamplingConfig, generator: torch.Generator,
+               decoder: static_decoder.StaticDecoder | None):
+    """One token per step, the host checking after each whether every row has stopped.
+
+    Continues `decoder` when given (its cache already holds the prompts), else starts from the
+    prefill, with the lean decoder where the model allows. -> (rows of sampled ids, the decoder
+    or None, how many sampled columns were fed back: the cache holds each row's first `fed`
+    response tokens, padding after a stop kept out of attention)."""
     cache, mask, logits = prefill.cache, prefill.mask, prefill.logits
     next_position = prefill.next_position
-    lean = static_decoder.supports(model)
-    if lean:
+    if decoder is None and static_decoder.supports(model):
         decoder = static_decoder.StaticDecoder(model, cache, mask, sampling.max_new_tokens)
     finished = torch.zeros(len(logits), dtype=torch.bool, device=logits.device)
     generated = []
+    fed = 0
     for step in range(sampling.max_new_tokens):
         token = next_tokens(logits, sampling, generator)
         token = token.masked_fill(finished, pad_id)
         generated.append(token)
+        real = ~finished
         finished |= torch.isin(token, stops)
         if bool(finished.all()) or step == sampling.max_new_tokens - 1:
             break
-        if lean:
-            logits = decoder.step(token, next_position)
+        if decoder is not None:
+            logits = decoder.step(token, next_position, real)
+            fed += 1
         else:
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
             out = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
@@ -267,7 +309,7 @@ def _host_loop(model, pad_id: int, stops: torch.Tensor, prefill: Prefill,
             cache = out.cache
             logits = out.logits[:, -1]
         next_position = next_position + 1
-    return torch.stack(generated, dim=1).tolist()
+    return torch.stack(generated, dim=1).tolist(), decoder, fed
 
 
 @torch.no_grad()

@@ -79,20 +79,69 @@ class StaticDecoder:
         self.allowed = torch.zeros(batch, 1, 1, self.capacity, dtype=torch.bool,
                                    device=prompt_mask.device)
         self.allowed[:, 0, 0, :width] = prompt_mask.bool()
-        # (capacity, head_dim) each: the model's own rotary module, evaluated once per position;
-        # it is elementwise in the position, so a table row equals what a per-step call returns
-        inner = model.model
-        every = torch.arange(self.capacity, device=prompt_mask.device)[None]
-        cos, sin = inner.rotary_emb(self.keys[0], every)
-        self.cos, self.sin = cos[0], sin[0]
+        self._rotary_tables()
         self.length = width
 
+    def _rotary_tables(self) -> None:
+        """(capacity, head_dim) cos and sin: the model's own rotary module, evaluated once per
+        position; it is elementwise in the position, so a row equals what a per-step call gives.
+        A position never exceeds its slot, so `capacity` rows cover every position written."""
+        every = torch.arange(self.capacity, device=self.allowed.device)[None]
+        cos, sin = self.model.model.rotary_emb(self.keys[0], every)
+        self.cos, self.sin = cos[0], sin[0]
+
     @torch.no_grad()
-    def step(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """tokens (B,), positions (B, 1) -> next-token logits (B, V); advances the host counter."""
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor,
+             real: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B,), positions (B, 1) -> next-token logits (B, V); advances the host counter.
+
+        `real` (B,) bool: rows whose token is part of the text; the others (padding fed to rows
+        that already stopped) are kept out of every later step's attention, so the cache can
+        carry on into a next turn (rollout/turn_cache.py)."""
         logits = self.forward(tokens, positions, self.length, self.length + 1)
+        if real is not None:
+            self.allowed[:, 0, 0, self.length] = real
         self.length += 1
         return logits
+
+    @torch.no_grad()
+    def extend(self, tokens: torch.Tensor, positions: torch.Tensor, real: torch.Tensor,
+               then_new: int) -> torch.Tensor:
+        """Append a block of tokens (B, S) at `positions` (B, S) to every row, as a prefill
+        would, and make room for `then_new` more; -> the logits after the block's last column.
+
+        `real` (B, S) bool marks each row's tokens; the rest are padding that nothing attends
+        to. Right-align each row's tokens so the last column is every row's newest token."""
+        width = tokens.shape[1]
+        self.grow(self.length + width + then_new)
+        slots = slice(self.length, self.length + width)
+        self.allowed[:, 0, 0, slots] = real
+        seen = self.allowed[..., :self.length + width].expand(-1, -1, width, -1).clone()
+        # within the block, column i sees columns up to i (causal), and only real ones
+        seen[..., slots] &= torch.ones(width, width, dtype=torch.bool,
+                                       device=tokens.device).tril()
+        logits = self._run(tokens, positions, seen, self.length, self.length + width)
+        self.length += width
+        return logits
+
+    def grow(self, capacity: int) -> None:
+        """Reallocate the buffers for at least `capacity` slots, keeping what is written."""
+        if capacity <= self.capacity:
+            return
+        for buffers in (self.keys, self.values):
+            for i, old in enumerate(buffers):
+                buffers[i] = old.new_zeros(*old.shape[:2], capacity, old.shape[-1])
+                buffers[i][:, :, :self.length] = old[:, :, :self.length]
+        allowed = self.allowed.new_zeros(*self.allowed.shape[:3], capacity)
+        allowed[..., :self.length] = self.allowed[..., :self.length]
+        self.allowed, self.capacity = allowed, capacity
+        self._rotary_tables()
+
+    def select_rows(self, index: torch.Tensor) -> None:
+        """Keep rows `index` (B',) of the cache, in that order; repeats copy a row (trees)."""
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+        self.allowed = self.allowed.index_select(0, index)
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, slot: int | torch.Tensor,
@@ -103,14 +152,20 @@ class StaticDecoder:
         `slot` is a host int (slicing, the cheapest on a CPU) or a (1,) device tensor (index
         ops). Mutates only tensors (the cache and the mask), never a Python attribute, so a CUDA
         graph of one call with a tensor slot replays as a correct next call."""
-        inner = self.model.model
         if isinstance(slot, int):
             self.allowed[:, 0, 0, slot] = True
         else:
             self.allowed.index_fill_(3, slot, True)
         mask = self.allowed[..., :width]  # (B, 1, 1, width)
-        x = inner.embed_tokens(tokens[:, None])  # (B, 1, D)
-        cos = F.embedding(positions, self.cos)[:, None]  # (B, 1, 1, hd): the rows' positions
+        return self._run(tokens[:, None], positions, mask, slot, width)
+
+    def _run(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
+             slot: int | torch.Tensor, width: int) -> torch.Tensor:
+        """tokens (B, S) at positions (B, S), written from `slot`, each column attending as
+        `mask` (B, 1, S, width) allows -> logits after the last column (B, V)."""
+        inner = self.model.model
+        x = inner.embed_tokens(tokens)  # (B, S, D)
+        cos = F.embedding(positions, self.cos)[:, None]  # (B, 1, S, hd): the rows' positions
         sin = F.embedding(positions, self.sin)[:, None]
         for index, layer in enumerate(inner.layers):
             x = x + self._attention(layer.self_attn, _rms_norm(
@@ -118,20 +173,21 @@ class StaticDecoder:
             h = _rms_norm(x, layer.post_attention_layernorm.weight, self.eps)
             mlp = layer.mlp
             x = x + mlp.down_proj(F.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
-        x = _rms_norm(x, inner.norm.weight, self.eps)
-        return self.model.lm_head(x)[:, -1]  # (B, V)
+        x = _rms_norm(x[:, -1], inner.norm.weight, self.eps)  # only the last column's logits
+        return self.model.lm_head(x)  # (B, V)
 
     def _attention(self, attn, h, cos, sin, index, mask, slot, width) -> torch.Tensor:
-        batch = h.shape[0]
+        batch, block = h.shape[:2]
         head_dim = attn.head_dim
-        q = attn.q_proj(h).view(batch, 1, -1, head_dim).transpose(1, 2)  # (B, H, 1, hd)
-        k = attn.k_proj(h).view(batch, 1, -1, head_dim).transpose(1, 2)  # (B, KV, 1, hd)
-        v = attn.v_proj(h).view(batch, 1, -1, head_dim).transpose(1, 2)
+        q = attn.q_proj(h).view(batch, block, -1, head_dim).transpose(1, 2)  # (B, H, S, hd)
+        k = attn.k_proj(h).view(batch, block, -1, head_dim).transpose(1, 2)  # (B, KV, S, hd)
+        v = attn.v_proj(h).view(batch, block, -1, head_dim).transpose(1, 2)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         if isinstance(slot, int):
-            self.keys[index][:, :, slot:slot + 1], self.values[index][:, :, slot:slot + 1] = k, v
-        else:
+            end = slot + block
+            self.keys[index][:, :, slot:end], self.values[index][:, :, slot:end] = k, v
+        else:  # the device loop: one token per call
             self.keys[index].index_copy_(2, slot, k)
             self.values[index].index_copy_(2, slot, v)
         keys, values = self.keys[index][:, :, :width], self.values[index][:, :, :width]
@@ -143,4 +199,4 @@ class StaticDecoder:
             return attn.o_proj(out.reshape(batch, 1, -1))  # (B, 1, D)
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=attn.scaling,
                                              enable_gqa=keys.shape[1] != q.shape[1])
-        return attn.o_proj(out.transpose(1, 2).reshape(batch, 1, -1))  # (B, 1, D)
+        return attn.o_proj(out.transpose(1, 2).reshape(batch, block, -1))  # (B, S, D)
