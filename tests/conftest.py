@@ -85,3 +85,21 @@ def tiny_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny") / "model"
     save_checkpoint(model, tokenizer, folder)
     return folder
+
+
+def random_decoder(family: str, tokenizer, device: str = "cpu", dtype=None):
+    """A tiny randomly initialised decoder built from a config (no download), seed 0: Llama
+    with grouped-query attention ("llama-gqa"), with one key/value head per query head
+    ("llama-mha"), or Qwen2 (biases on q, k, v: "qwen2"), in eval mode."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                 num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4 if family == "llama-mha" else 2,
+                 max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+                 eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = (Qwen2ForCausalLM(Qwen2Config(**shape)) if family == "qwen2"
+             else LlamaForCausalLM(LlamaConfig(**shape)))
+    return model.to(device=device, dtype=dtype or torch.float32).eval()

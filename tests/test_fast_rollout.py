@@ -18,24 +18,11 @@ from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout import device_loop, static_decoder
 from selfcorrect_cli.rollout.generation import pick_loop, sample, sample_with_loop
 from selfcorrect_cli.world.tiny_model import build_tokenizer
+from tests.conftest import random_decoder
 
 FAMILIES = ["llama-gqa", "qwen2", "llama-mha"]
 PROMPTS = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16], [20, 21, 22, 23, 24, 25, 26, 27, 28]]
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def _random_model(family: str, tokenizer, device: str = "cpu", dtype=torch.float32):
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
-
-    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                 num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=4 if family == "llama-mha" else 2,
-                 max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-                 eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    model = (Qwen2ForCausalLM(Qwen2Config(**shape)) if family == "qwen2"
-             else LlamaForCausalLM(LlamaConfig(**shape)))
-    return model.to(device=device, dtype=dtype).eval()
 
 
 def _generate(model, tokenizer, prompts, max_new_tokens: int) -> list[list[int]]:
@@ -57,7 +44,7 @@ def _stop_at(model, tokenizer, stops: set[int]) -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_device_loop_matches_generate_at_greedy(family):
     tokenizer = build_tokenizer()
-    model = _random_model(family, tokenizer)
+    model = random_decoder(family, tokenizer)
     ref = _generate(model, tokenizer, PROMPTS, 24)
     for loop in ("device", "host"):
         assert _ours(model, tokenizer, loop, SamplingConfig(max_new_tokens=24)) == ref, loop
@@ -70,7 +57,7 @@ def test_fixed_width_folded_step_matches_the_model_forward(family):
     """What the graph records: a step at the full buffer width, query heads folded onto their
     key/value head, unwritten slots masked; its logits equal a full forward's, left pads too."""
     tokenizer = build_tokenizer()
-    model = _random_model(family, tokenizer)
+    model = random_decoder(family, tokenizer)
     ids = torch.tensor([[0, 0, 7, 8, 9, 10], [11, 12, 13, 14, 15, 16]])  # row 0 left-padded
     mask = (ids != 0).long()
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -88,7 +75,7 @@ def test_fixed_width_folded_step_matches_the_model_forward(family):
 @pytest.mark.parametrize("family", ["llama-gqa", "qwen2"])
 def test_stop_tokens_end_rows_at_different_steps(family):
     tokenizer = build_tokenizer()
-    model = _random_model(family, tokenizer)
+    model = random_decoder(family, tokenizer)
     free = _generate(model, tokenizer, PROMPTS, 12)
     _stop_at(model, tokenizer, {free[0][3]})  # row 0 ends at step 3, the others when they say it
     ref = _generate(model, tokenizer, PROMPTS, 12)
@@ -98,7 +85,7 @@ def test_stop_tokens_end_rows_at_different_steps(family):
 
 def test_the_device_loop_stops_at_the_first_check_after_every_row_ended(monkeypatch):
     tokenizer = build_tokenizer()
-    model = _random_model("llama-gqa", tokenizer)
+    model = random_decoder("llama-gqa", tokenizer)
     free = _generate(model, tokenizer, PROMPTS, 40)
     stops = {row[min(5, len(row) - 1)] for row in free}
     _stop_at(model, tokenizer, stops)
@@ -130,7 +117,7 @@ def test_exponential_race_samples_the_distribution_within_the_nucleus():
 
 def test_device_loop_sampling_is_seeded():
     tokenizer = build_tokenizer()
-    model = _random_model("qwen2", tokenizer)
+    model = random_decoder("qwen2", tokenizer)
     sampling = SamplingConfig(max_new_tokens=20, temperature=1.0, top_p=0.9)
     runs = [_ours(model, tokenizer, "device", sampling, seed) for seed in (1, 1, 2)]
     assert runs[0] == runs[1] != runs[2]
@@ -162,7 +149,7 @@ def test_the_loop_around_a_capture_keeps_the_tokens(replays, monkeypatch):
 
     monkeypatch.setattr(device_loop, "capture_graph", capture)
     tokenizer = build_tokenizer()
-    model = _random_model("qwen2", tokenizer)
+    model = random_decoder("qwen2", tokenizer)
     for sampling in (SamplingConfig(max_new_tokens=30),
                      SamplingConfig(max_new_tokens=30, temperature=1.0, top_p=0.9)):
         tries.clear()
@@ -172,7 +159,7 @@ def test_the_loop_around_a_capture_keeps_the_tokens(replays, monkeypatch):
 
 def test_graphs_are_refused_off_cuda():
     tokenizer = build_tokenizer()
-    model = _random_model("llama-gqa", tokenizer)
+    model = random_decoder("llama-gqa", tokenizer)
     with pytest.raises(ValueError, match="CUDA"):
         _ours(model, tokenizer, "graph", SamplingConfig(max_new_tokens=4))
     with pytest.raises(ValueError, match="unknown decoding loop"):
@@ -194,7 +181,7 @@ def _captured(monkeypatch) -> list:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_cuda_graph_loop_matches_generate_at_greedy(family, monkeypatch):
     tokenizer = build_tokenizer()
-    model = _random_model(family, tokenizer, device="cuda")
+    model = random_decoder(family, tokenizer, device="cuda")
     assert pick_loop(model, SamplingConfig()) == "graph"
     captured = _captured(monkeypatch)
     free = _generate(model, tokenizer, PROMPTS, 40)
@@ -212,7 +199,7 @@ def test_cuda_graph_loop_matches_generate_at_greedy(family, monkeypatch):
 def test_cuda_graph_replays_equal_the_eager_device_loop(dtype, monkeypatch):
     """Same kernels with and without the graph, same noise from the seed: same tokens."""
     tokenizer = build_tokenizer()
-    model = _random_model("qwen2", tokenizer, device="cuda", dtype=dtype)
+    model = random_decoder("qwen2", tokenizer, device="cuda", dtype=dtype)
     captured = _captured(monkeypatch)
     for sampling in (SamplingConfig(max_new_tokens=40),
                      SamplingConfig(max_new_tokens=40, temperature=1.0, top_p=0.9)):

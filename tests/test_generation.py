@@ -7,6 +7,7 @@ from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.generation import inverse_cdf_draw, next_tokens, rollout, sample
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks.division import DivisionTask
+from tests.conftest import random_decoder
 
 
 def _setup(tiny_base):
@@ -109,19 +110,11 @@ def test_lean_decoder_matches_generate_and_the_model_forward(family):
     """rollout/static_decoder.py recomputes the model by hand: random weights, grouped-query
     attention, Qwen2's q/k/v biases, ragged left-padded prompts; greedy output must equal
     generate's, and each step's logits the model's own forward."""
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
-
     from selfcorrect_cli.rollout import static_decoder
     from selfcorrect_cli.world.tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
-    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-                 eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    model = (LlamaForCausalLM(LlamaConfig(**shape)) if family == "llama-gqa"
-             else Qwen2ForCausalLM(Qwen2Config(**shape))).eval()
+    model = random_decoder(family, tokenizer)
     assert static_decoder.supports(model)
     prompts = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16]]
     sampling = SamplingConfig(max_new_tokens=12)

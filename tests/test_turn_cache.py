@@ -12,19 +12,7 @@ from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.rollout.turn_cache import TurnCache
 from selfcorrect_cli.tasks.division import DivisionTask
 from selfcorrect_cli.world.tiny_model import build_tokenizer
-
-
-def _random_model(family: str):
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
-
-    tokenizer = build_tokenizer()
-    shape = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-                 eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    return (LlamaForCausalLM(LlamaConfig(**shape)) if family == "llama-gqa"
-            else Qwen2ForCausalLM(Qwen2Config(**shape))).eval()
+from tests.conftest import random_decoder
 
 
 @pytest.mark.parametrize("family", ["llama-gqa", "qwen2"])
@@ -32,7 +20,7 @@ def test_continued_prompt_gives_the_logits_of_a_fresh_forward(family):
     """Ragged prompts, three decode steps where row 1 stops after its first token (its later
     slots hold padding), then ragged rests of the next prompt right-aligned in one block: each
     row's logits equal the model's forward over that row's real tokens alone."""
-    model = _random_model(family)
+    model = random_decoder(family, build_tokenizer())
     prompts = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16]]
     prefill = generation._prefill(model, 0, prompts)
     decoder = static_decoder.StaticDecoder(model, prefill.cache, prefill.mask, 4)
