@@ -1,10 +1,11 @@
 """Rollout throughput: our KV-cache sampler against transformers' `generate`.
 
 Same model, same prompts, same batch and sampling settings, both backends in one run,
-alternating repeats so that machine noise hits both alike. Two tables:
+alternating repeats so that machine noise hits both alike. Three parts:
 - tokens: one batch of first-turn prompts in one call, generated tokens per second of each
   backend and the ratio (`measure_throughput`, which benchmarks/gpu_check.py also calls);
-- rollouts: two-turn rollouts (`rollout`), trajectories and tokens per second, and the ratio.
+- rollouts: two-turn rollouts (`rollout`), trajectories and tokens per second, and the ratio;
+- draw (a line): one T=1 sampling step's draw, ours against torch.multinomial.
 Our sampler picks its decoding loop by device (generation.pick_loop): on CUDA the decode step
 is a CUDA graph (docs/gpu-rollouts.md), elsewhere the host loop; the header says which ran.
 
@@ -23,7 +24,13 @@ import torch
 
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.rollout.generation import Trajectory, pick_loop, rollout, sample
+from selfcorrect_cli.rollout.generation import (
+    Trajectory,
+    next_tokens,
+    pick_loop,
+    rollout,
+    sample,
+)
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
@@ -40,8 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--tables", default="tokens,rollouts",
-                        help="which tables to measure: tokens, rollouts or both (comma-separated)")
+    parser.add_argument("--tables", default="tokens,rollouts,draw",
+                        help="what to measure: tokens, rollouts, draw (comma-separated)")
     return parser.parse_args()
 
 
@@ -144,6 +151,29 @@ def print_rollout_table(model, tokenizer, task, problems, args, cfg, temperature
               f"| {theirs[0][1] / theirs_s:.0f} |")
 
 
+def print_draw_table(model, args) -> None:
+    """One sampling step's draw at T=1 on logits of the model's vocabulary size: our inverse-CDF
+    draw (generation.next_tokens) against torch.multinomial, softmax included on both sides."""
+    logits = torch.randn(args.batch_size, model.config.vocab_size, generator=torch.Generator())
+    generator = torch.Generator().manual_seed(0)
+
+    def multinomial():
+        return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+
+    def ours():
+        return next_tokens(logits, SamplingConfig(temperature=1.0), generator)
+
+    seconds = {}
+    for name, draw in (("ours", ours), ("multinomial", multinomial)) * 2:  # second round counts
+        began = time.perf_counter()
+        for _ in range(500):
+            draw()
+        seconds[name] = (time.perf_counter() - began) / 500
+    print(f"\none draw at T=1, batch {args.batch_size} x vocabulary {logits.shape[1]}: ours "
+          f"{1e6 * seconds['ours']:.0f} us, torch.multinomial {1e6 * seconds['multinomial']:.0f} us "
+          f"({seconds['multinomial'] / seconds['ours']:.2f}x)")
+
+
 def main() -> None:
     args = parse_args()
     cfg = ExperimentConfig()
@@ -160,6 +190,8 @@ def main() -> None:
         print_token_table(model, tokenizer, task, problems, args, temperatures)
     if "rollouts" in tables:
         print_rollout_table(model, tokenizer, task, problems, args, cfg, temperatures)
+    if "draw" in tables:
+        print_draw_table(model, args)
 
 
 if __name__ == "__main__":

@@ -143,8 +143,9 @@ def next_tokens(logits: torch.Tensor, sampling: SamplingConfig,
 def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One index per row, drawn with probability proportional to `weights` (B, V) >= 0.
 
-    One uniform per row against the running sum: a quarter of torch.multinomial's cost on a
-    CPU, which draws an exponential for every vocabulary entry (benchmarks/bench_sampling.py).
+    One uniform per row against the running sum: cheaper on a CPU than torch.multinomial, which
+    draws an exponential for every vocabulary entry (`benchmarks/bench_sampling.py --tables
+    draw`).
 
     >>> inverse_cdf_draw(torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]), torch.Generator())[0]
     tensor(1)
