@@ -231,21 +231,8 @@ def _sample_turn(model, tokenizer, prompts, sampling, generator, loop: str,
     device = model.device
     generator = device_generator(generator, device)
     stops = torch.tensor(stop_token_ids(model, tokenizer), device=device)
-    rest = previous.rest(prompts) if previous is not None and loop == "host" else None
-    if rest is not None:  # the cache holds each prompt's start: feed only the rest
-        logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
-                                                sampling.max_new_tokens)
-        decoder, prefill = previous.decoder, Prefill(None, None, logits, next_position)
-    else:
-        decoder, prefill = None, _prefill(model, tokenizer.pad_token_id, prompts)
-    if loop == "host":
-        rows, decoder, fed = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling,
-                                        generator, decoder)
-        rows = _trim(rows, stops.tolist())
-        if decoder is None:
-            return rows, None
-        return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
-    else:
+    if loop != "host":  # the device loop decodes from a fresh prefill and keeps no cache
+        prefill = _prefill(model, tokenizer.pad_token_id, prompts)
         decoder = static_decoder.StaticDecoder(model, prefill.cache, prefill.mask,
                                                sampling.max_new_tokens, fold_groups=True, round_to=16)
         prefill.cache = None  # copied into the decoder's buffers; free it before decoding
@@ -254,7 +241,20 @@ def _sample_turn(model, tokenizer, prompts, sampling, generator, loop: str,
         rows = device_loop.decode(decoder, prefill.logits, prefill.next_position,
                                   sampling.max_new_tokens, choice, generator,
                                   graphs=loop == "graph").tolist()
-    return _trim(rows, stops.tolist()), None
+        return _trim(rows, stops.tolist()), None
+    rest = previous.rest(prompts) if previous is not None else None
+    if rest is not None:  # the cache holds each prompt's start: feed only the rest
+        logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
+                                                sampling.max_new_tokens)
+        decoder, prefill = previous.decoder, Prefill(None, None, logits, next_position)
+    else:
+        decoder, prefill = None, _prefill(model, tokenizer.pad_token_id, prompts)
+    rows, decoder, fed = _host_loop(model, tokenizer.pad_token_id, stops, prefill, sampling,
+                                    generator, decoder)
+    rows = _trim(rows, stops.tolist())
+    if decoder is None:  # a model the lean decoder does not support: no cache to hand on
+        return rows, None
+    return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
 
 
 def _prefill(model, pad_id: int, prompts: list[list[int]]) -> Prefill:
