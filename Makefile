@@ -60,6 +60,10 @@ RL_METHODS := score score-return score-tree single-turn-rl no-stage1 no-shaping 
 EXTRA_MODELS := seed0/base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score \
 	seed0/rl/single-turn-rl
 SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
+# These differ from score only in Stage II, so each starts its Stage II from the seed's score
+# run's end-of-Stage-I checkpoint instead of training the same Stage I again
+# (methods/shared_stage1.py checks that it is the same).
+SHARED_STAGE1 := score-return no-shaping star-stage2
 
 # Several base models pretrain side by side under -j2, so one thread each by default (the
 # thread count is part of what makes a run bitwise repeatable: README, "Determinism").
@@ -101,6 +105,13 @@ $(RUNS)/seed$(1)/rl/%/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.json
 	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
 		--set train.base_model=$(RUNS)/seed$(1)/base/model \
 		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET)
+
+$(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): $(RUNS)/seed$(1)/rl/%/model/config.json: \
+		$(RUNS)/seed$(1)/rl/score/model/config.json $(RL_EXP)/%.yaml
+	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model \
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET) \
+		--set score.stage1_from=$(RUNS)/seed$(1)/rl/score
 endef
 $(foreach s,$(SEEDS),$(eval $(call SEED_RULES,$(s))))
 

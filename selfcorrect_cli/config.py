@@ -249,6 +249,10 @@ class ScoreConfig:
     the undiscounted return; the `score-return` method). Stage I always credits per turn."""
     turns: Literal[1, 2] = 2
     """Attempts trained: 2 (multi-turn) or 1 (single-turn RL on r1, evaluated over two turns)."""
+    stage1_from: str = ""
+    """A run folder whose Stage I this run shares (same seed, base model and every setting
+    Stage I reads; methods/shared_stage1.py): Stage II starts from that run's end-of-Stage-I
+    checkpoint instead of training Stage I again. Empty: train Stage I here."""
     stage2_update: Literal["reinforce", "star"] = "reinforce"
     """reinforce, or star (Stage II fine-tunes on its own correct online attempts instead)."""
     online_turn1: bool = True

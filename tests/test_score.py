@@ -121,6 +121,36 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkey
     assert strip[0] == strip[1]  # same samples, rewards and losses at every step
 
 
+def test_stage2_from_a_shared_stage1_equals_training_stage1_again(tiny_base, tmp_path,
+                                                                  monkeypatch):
+    score.train_score(_cfg(tiny_base, tmp_path / "score"), progress=False)
+    assert (tmp_path / "score" / "checkpoints" / "stage1" / "trainer_state.pt").exists()
+    own = _cfg(tiny_base, tmp_path / "own", ["train.method=score-return"])
+    shared = _cfg(tiny_base, tmp_path / "shared", ["train.method=score-return",
+                                                   f"score.stage1_from={tmp_path / 'score'}"])
+    original, stages = score._update, []
+    monkeypatch.setattr(score, "_update", lambda *args: stages.append(args[-3]) or original(*args))
+    for cfg in (own, shared):
+        score.train_score(cfg, progress=False)
+    assert stages == [1, 1, 2, 2, 2, 2]  # the shared run trained Stage II only
+    assert not _changed(_weights(tmp_path / "own" / "checkpoints" / "last"),
+                        _weights(tmp_path / "shared" / "checkpoints" / "last"))
+    logs = [(tmp_path / d / "train_log.jsonl").read_text() for d in ("own", "shared")]
+    strip = [[line.split('"charts/')[0] for line in log.splitlines()] for log in logs]
+    assert len(strip[0]) == 4 and strip[0] == strip[1]  # Stage I copied, Stage II the same
+
+
+def test_shared_stage1_refuses_another_stage1_or_an_unfinished_one(tiny_base, tmp_path):
+    score.train_score(_cfg(tiny_base, tmp_path / "score"), progress=False)
+    other = _cfg(tiny_base, tmp_path / "lr", ["train.method=no-shaping", "score.lr=1e-3",
+                                              f"score.stage1_from={tmp_path / 'score'}"])
+    with pytest.raises(UsageError, match=r"another Stage I \(score.lr differ\)"):
+        score.train_score(other, progress=False)
+    missing = _cfg(tiny_base, tmp_path / "none", [f"score.stage1_from={tmp_path / 'nowhere'}"])
+    with pytest.raises(UsageError, match="no finished Stage I"):
+        score.train_score(missing, progress=False)
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_base, tmp_path, monkeypatch):
     calls = {"n": 0}
     original = losses.policy_loss

@@ -3,6 +3,8 @@
 <run>/checkpoints/last   the newest checkpoint: a Hugging Face model folder plus
                          trainer_state.pt (step, optimizer, chooser); a resumed run starts here
 <run>/checkpoints/best   the model of the checkpoint with the best training reward so far
+<run>/checkpoints/stage1 the checkpoint at the end of Stage I, kept whole: other methods whose
+                         Stage I is the same start their Stage II from it (score.stage1_from)
 <run>/model              the final model (a copy of best), written when training ends
 <run>/checkpoint_choice.json   the selection rule, every candidate and the one chosen
 A checkpoint is written into a temporary folder and renamed into place, so a crash leaves the
@@ -21,6 +23,7 @@ import torch
 from selfcorrect_cli.io.run_dir import write_json_atomic
 
 STATE = "trainer_state.pt"
+STAGE1 = "stage1"
 
 
 class CheckpointChooser:
@@ -68,7 +71,7 @@ class CheckpointChooser:
 
 
 def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: CheckpointChooser,
-                        step: int, is_best: bool) -> None:
+                        step: int, is_best: bool, end_of_stage1: bool = False) -> None:
     folder = Path(run_dir) / "checkpoints"
     tmp = _fresh(folder / "last.tmp")
     model.save_pretrained(tmp)
@@ -82,6 +85,8 @@ def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: Che
     tmp.rename(last)
     if is_best:
         _copy_model(last, folder / "best")
+    if end_of_stage1:
+        _copy_model(last, folder / STAGE1, keep_state=True)
     if old.exists():
         shutil.rmtree(old)
 
@@ -95,11 +100,18 @@ def load_last_checkpoint(run_dir: Path, model, optimizer, chooser: CheckpointCho
         last = folder / "last.old"  # a crash between the two renames of save_checkpoint_dir
     if not (last / STATE).exists():
         return 0
+    return load_checkpoint(last, model, optimizer, chooser)
+
+
+def load_checkpoint(last: Path, model, optimizer, chooser: CheckpointChooser | None) -> int:
+    """Restore weights, optimizer and (unless None) chooser from checkpoint folder `last`; the
+    step it was written at."""
     saved = type(model).from_pretrained(last, dtype=next(model.parameters()).dtype)
     model.load_state_dict(saved.state_dict())
     state = torch.load(last / STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
-    chooser.load_state_dict(state["chooser"])
+    if chooser is not None:
+        chooser.load_state_dict(state["chooser"])
     return int(state["step"])
 
 
@@ -113,10 +125,10 @@ def publish_model(run_dir: Path, chooser: CheckpointChooser, out: Path) -> None:
     })
 
 
-def _copy_model(source: Path, target: Path) -> None:
+def _copy_model(source: Path, target: Path, keep_state: bool = False) -> None:
     tmp = _fresh(target.with_name(target.name + ".tmp"))
     tmp.rmdir()
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE))
+    shutil.copytree(source, tmp, ignore=None if keep_state else shutil.ignore_patterns(STATE))
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)

@@ -47,6 +47,7 @@ from selfcorrect_cli.methods.policy_update import (
     autocast,
     policy_step,
 )
+from selfcorrect_cli.methods.shared_stage1 import start_from_shared_stage1
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
 from selfcorrect_cli.tasks.held_out import training_and_held_out
@@ -140,6 +141,10 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     optimizer = torch.optim.Adam(policy.parameters(), lr=s.lr)
     chooser = CheckpointChooser(selection_turn=s.turns, final_stage=_final_stage(s))
     start = load_last_checkpoint(run_dir, policy, optimizer, chooser)
+    if start == 0 and s.stage1_from:
+        # the chooser stays fresh: it scores only final-stage (Stage II) checkpoints, so at the
+        # end of Stage I it holds nothing yet
+        start = start_from_shared_stage1(cfg, policy, optimizer, LOG, accelerator.is_main_process)
     policy.train()
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if accelerator.is_main_process:
@@ -171,8 +176,10 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
                             r2=f"{stats.get('train/reward_t2', float('nan')):.2f}",
                             kl1=f"{stats['train/kl_turn1']:.3f}")
         chooser.observe(stage, stats)
-        if (step + 1) % s.checkpoint_every == 0 or step + 1 == total:
-            _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step + 1)
+        end_of_stage1 = step + 1 == s.stage1_steps  # kept whole for score.stage1_from
+        if (step + 1) % s.checkpoint_every == 0 or step + 1 == total or end_of_stage1:
+            _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step + 1,
+                        end_of_stage1)
     bar.close()
 
     # ---------------- the final model: chosen by training reward --------------------------
@@ -234,7 +241,8 @@ def _offline_first_attempts(cfg) -> dict[str, list[str]]:
 
 def _update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
             stage: int, step: int, compute_dtype) -> dict:
-    """One policy-gradient step (methods/policy_update.py); a seam for the resume test."""
+    """One policy-gradient step (methods/policy_update.py); a seam for the resume and
+    shared-Stage-I tests."""
     return policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
                        stage, step, compute_dtype)
 
@@ -268,12 +276,13 @@ def evaluate_policy(cfg, model, tokenizer, task, problems) -> dict:
     return metrics
 
 
-def _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step: int) -> None:
+def _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step: int,
+                end_of_stage1: bool) -> None:
     is_best = chooser.consider(step)  # on every process, so their choosers agree
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save_checkpoint_dir(run_dir, accelerator.unwrap_model(policy), tokenizer, optimizer,
-                            chooser, step, is_best)
+                            chooser, step, is_best, end_of_stage1)
     accelerator.wait_for_everyone()
 
 

@@ -1,0 +1,69 @@
+"""Stage II started from another run's Stage I (score.stage1_from).
+
+Stage I reads neither alpha, nor the credit assignment, nor the Stage-II update
+(methods/policy_update.py), and every step's problems and samples are a fixed function of
+(seed, step) (methods/score.py). So score, score-return, no-shaping and star-stage2 of one seed
+train the very same Stage I. The study trains it once, in the `score` run, and the others start
+from that run's end-of-Stage-I checkpoint: its weights, optimizer state and log lines, the same
+as training Stage I again (tests/test_score.py compares the final weights bitwise), at none of
+its cost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from selfcorrect_cli.config import config_to_dict
+from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.checkpoints import STAGE1, STATE, load_checkpoint
+from selfcorrect_cli.io.run_dir import write_atomic
+
+# What may differ from the source run: settings only Stage II reads, and the run's own name,
+# trackers and checkpoint spacing (a checkpoint in Stage I changes no weight).
+MAY_DIFFER = {"run": {"out_dir", "report_to"}, "train": {"method"},
+              "score": {"alpha", "credit", "stage2_update", "stage2_steps", "stage1_from",
+                        "checkpoint_every"}}
+
+
+def stage1_differences(ours: dict, theirs: dict) -> list[str]:
+    """Dotted names of the settings, outside MAY_DIFFER, on which two configs disagree.
+
+    >>> stage1_differences({"score": {"lr": 1, "alpha": 1}}, {"score": {"lr": 2, "alpha": 0}})
+    ['score.lr']
+    """
+    differ = []
+    for section in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(section) or {}, theirs.get(section) or {}
+        for key in sorted(set(mine) | set(other)):
+            if key not in MAY_DIFFER.get(section, ()) and mine.get(key) != other.get(key):
+                differ.append(f"{section}.{key}")
+    return differ
+
+
+def start_from_shared_stage1(cfg, policy, optimizer, log_name: str, write_log: bool) -> int:
+    """Load the end of Stage I of run `cfg.score.stage1_from` into `policy` and `optimizer`,
+    copy its Stage-I log lines into this run's log (when `write_log`), and return the step to
+    continue at. A source that trained another Stage I, or has not finished it, is refused."""
+    s = cfg.score
+    source = Path(s.stage1_from)
+    if s.stage1_steps == 0 or s.stage2_steps == 0:
+        raise UsageError(f"score.stage1_from needs both stages; {cfg.train.method} trains "
+                         f"{s.stage1_steps} Stage-I and {s.stage2_steps} Stage-II steps")
+    snapshot = source / "checkpoints" / STAGE1
+    if not (snapshot / STATE).exists() or not (source / "config.yaml").exists():
+        raise UsageError(f"score.stage1_from: {source} has no finished Stage I ({snapshot} not "
+                         f"found): train that run first")
+    theirs = yaml.safe_load((source / "config.yaml").read_text()) or {}
+    differ = stage1_differences(config_to_dict(cfg), theirs)
+    if differ:
+        raise UsageError(f"score.stage1_from: {source} trained another Stage I "
+                         f"({', '.join(differ)} differ)")
+    step = load_checkpoint(snapshot, policy, optimizer, chooser=None)
+    if write_log:
+        rows = [line for line in (source / log_name).read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] < step]
+        write_atomic(Path(cfg.run.out_dir) / log_name, "".join(row + "\n" for row in rows))
+    return step
