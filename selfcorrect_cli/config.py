@@ -252,7 +252,11 @@ class ScoreConfig:
     stage1_from: str = ""
     """A run folder whose Stage I this run shares (same seed, base model and every setting
     Stage I reads; methods/shared_stage1.py): Stage II starts from that run's end-of-Stage-I
-    checkpoint instead of training Stage I again. Empty: train Stage I here."""
+    checkpoint (written under score.keep_stage1) instead of training Stage I again. Empty:
+    train Stage I here."""
+    keep_stage1: bool = False
+    """Keep the end-of-Stage-I checkpoint whole in checkpoints/stage1 for score.stage1_from
+    (weights and optimizer state: three times the model on disk)."""
     stage2_update: Literal["reinforce", "star"] = "reinforce"
     """reinforce, or star (Stage II fine-tunes on its own correct online attempts instead)."""
     online_turn1: bool = True

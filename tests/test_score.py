@@ -123,32 +123,46 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkey
 
 def test_stage2_from_a_shared_stage1_equals_training_stage1_again(tiny_base, tmp_path,
                                                                   monkeypatch):
-    score.train_score(_cfg(tiny_base, tmp_path / "score"), progress=False)
+    # checkpoint_every 3 puts the end of Stage I (step 2) between two regular checkpoints
+    every = ["score.checkpoint_every=3"]
+    score.train_score(_cfg(tiny_base, tmp_path / "score", [*every, "score.keep_stage1=true"]),
+                      progress=False)
     assert (tmp_path / "score" / "checkpoints" / "stage1" / "trainer_state.pt").exists()
-    own = _cfg(tiny_base, tmp_path / "own", ["train.method=score-return"])
-    shared = _cfg(tiny_base, tmp_path / "shared", ["train.method=score-return",
+    own = _cfg(tiny_base, tmp_path / "own", [*every, "train.method=score-return"])
+    shared = _cfg(tiny_base, tmp_path / "shared", [*every, "train.method=score-return",
                                                    f"score.stage1_from={tmp_path / 'score'}"])
     original, stages = score._update, []
     monkeypatch.setattr(score, "_update", lambda *args: stages.append(args[-3]) or original(*args))
     for cfg in (own, shared):
         score.train_score(cfg, progress=False)
     assert stages == [1, 1, 2, 2, 2, 2]  # the shared run trained Stage II only
-    assert not _changed(_weights(tmp_path / "own" / "checkpoints" / "last"),
-                        _weights(tmp_path / "shared" / "checkpoints" / "last"))
-    logs = [(tmp_path / d / "train_log.jsonl").read_text() for d in ("own", "shared")]
-    strip = [[line.split('"charts/')[0] for line in log.splitlines()] for log in logs]
+    runs = [tmp_path / d for d in ("own", "shared")]
+    assert not _changed(*(_weights(run / "checkpoints" / "last") for run in runs))
+    strip = [[line.split('"charts/')[0] for line in (run / "train_log.jsonl").read_text().splitlines()]
+             for run in runs]
     assert len(strip[0]) == 4 and strip[0] == strip[1]  # Stage I copied, Stage II the same
+    choices = [json.loads((run / "checkpoint_choice.json").read_text()) for run in runs]
+    assert choices[0] == choices[1] and choices[0]["candidates"]
 
 
-def test_shared_stage1_refuses_another_stage1_or_an_unfinished_one(tiny_base, tmp_path):
-    score.train_score(_cfg(tiny_base, tmp_path / "score"), progress=False)
-    other = _cfg(tiny_base, tmp_path / "lr", ["train.method=no-shaping", "score.lr=1e-3",
-                                              f"score.stage1_from={tmp_path / 'score'}"])
-    with pytest.raises(UsageError, match=r"another Stage I \(score.lr differ\)"):
-        score.train_score(other, progress=False)
-    missing = _cfg(tiny_base, tmp_path / "none", [f"score.stage1_from={tmp_path / 'nowhere'}"])
-    with pytest.raises(UsageError, match="no finished Stage I"):
-        score.train_score(missing, progress=False)
+def test_shared_stage1_refuses_another_stage1_or_a_missing_one(tiny_base, tmp_path):
+    source = tmp_path / "score"
+    score.train_score(_cfg(tiny_base, source, ["score.keep_stage1=true"]), progress=False)
+    refusals = {
+        r"another Stage I \(score.lr differ\)": ["train.method=no-shaping", "score.lr=1e-3"],
+        "needs both stages": ["train.method=no-stage1"],
+    }
+    for message, sets in refusals.items():
+        out = tmp_path / message[:7]
+        with pytest.raises(UsageError, match=message):
+            score.train_score(_cfg(tiny_base, out, [*sets, f"score.stage1_from={source}"]),
+                              progress=False)
+        assert not out.exists()  # refused before anything was written
+    without = tmp_path / "without"  # a run that did not keep its Stage I
+    score.train_score(_cfg(tiny_base, without), progress=False)
+    with pytest.raises(UsageError, match="no end-of-Stage-I checkpoint"):
+        score.train_score(_cfg(tiny_base, tmp_path / "none", [f"score.stage1_from={without}"]),
+                          progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_base, tmp_path, monkeypatch):

@@ -3,8 +3,10 @@
 <run>/checkpoints/last   the newest checkpoint: a Hugging Face model folder plus
                          trainer_state.pt (step, optimizer, chooser); a resumed run starts here
 <run>/checkpoints/best   the model of the checkpoint with the best training reward so far
-<run>/checkpoints/stage1 the checkpoint at the end of Stage I, kept whole: other methods whose
-                         Stage I is the same start their Stage II from it (score.stage1_from)
+<run>/checkpoints/stage1 with score.keep_stage1: the checkpoint at the end of Stage I, whole,
+                         with the config.yaml of the run that wrote it; methods whose Stage I
+                         is the same start their Stage II from it (score.stage1_from). It holds
+                         the optimizer state too: three times the weights on disk
 <run>/model              the final model (a copy of best), written when training ends
 <run>/checkpoint_choice.json   the selection rule, every candidate and the one chosen
 A checkpoint is written into a temporary folder and renamed into place, so a crash leaves the
@@ -78,6 +80,8 @@ def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: Che
     tokenizer.save_pretrained(tmp)
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "chooser": chooser.state_dict()}, tmp / STATE)
+    if end_of_stage1:  # before `last` moves on: a resumed run never passes this step again
+        _keep_stage1(Path(run_dir), tmp)
     last, old = folder / "last", folder / "last.old"
     if last.exists():
         _fresh(old).rmdir()
@@ -85,30 +89,45 @@ def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: Che
     tmp.rename(last)
     if is_best:
         _copy_model(last, folder / "best")
-    if end_of_stage1:
-        _copy_model(last, folder / STAGE1, keep_state=True)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _keep_stage1(run_dir: Path, checkpoint: Path) -> None:
+    """Copy `checkpoint` whole, with the run's config.yaml, to checkpoints/stage1 (tmp, then
+    rename): what a shared Stage I is checked against, even if the run folder is reused."""
+    target = run_dir / "checkpoints" / STAGE1
+    tmp = _fresh(target.with_name(STAGE1 + ".tmp"))
+    tmp.rmdir()
+    shutil.copytree(checkpoint, tmp)
+    shutil.copy(run_dir / "config.yaml", tmp / "config.yaml")
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The folder a resumed run starts from, or None when the run has no checkpoint yet."""
+    folder = Path(run_dir) / "checkpoints"
+    last = folder / "last"
+    if not last.exists() and (folder / "last.old").exists():
+        last = folder / "last.old"  # a crash between the two renames of save_checkpoint_dir
+    return last if (last / STATE).exists() else None
 
 
 def load_last_checkpoint(run_dir: Path, model, optimizer, chooser: CheckpointChooser) -> int:
     """Restore weights, optimizer and chooser from the last checkpoint; the step to resume at
     (0 when there is none)."""
-    folder = Path(run_dir) / "checkpoints"
-    last = folder / "last"
-    if not last.exists() and (folder / "last.old").exists():
-        last = folder / "last.old"  # a crash between the two renames of save_checkpoint_dir
-    if not (last / STATE).exists():
-        return 0
-    return load_checkpoint(last, model, optimizer, chooser)
+    last = last_checkpoint(run_dir)
+    return 0 if last is None else load_checkpoint(last, model, optimizer, chooser)
 
 
-def load_checkpoint(last: Path, model, optimizer, chooser: CheckpointChooser | None) -> int:
-    """Restore weights, optimizer and (unless None) chooser from checkpoint folder `last`; the
-    step it was written at."""
-    saved = type(model).from_pretrained(last, dtype=next(model.parameters()).dtype)
+def load_checkpoint(folder: Path, model, optimizer, chooser: CheckpointChooser | None) -> int:
+    """Restore weights, optimizer and (unless None) chooser from checkpoint `folder`; the step
+    it was written at."""
+    saved = type(model).from_pretrained(folder, dtype=next(model.parameters()).dtype)
     model.load_state_dict(saved.state_dict())
-    state = torch.load(last / STATE, map_location="cpu", weights_only=False)
+    state = torch.load(folder / STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     if chooser is not None:
         chooser.load_state_dict(state["chooser"])
@@ -125,10 +144,10 @@ def publish_model(run_dir: Path, chooser: CheckpointChooser, out: Path) -> None:
     })
 
 
-def _copy_model(source: Path, target: Path, keep_state: bool = False) -> None:
+def _copy_model(source: Path, target: Path) -> None:
     tmp = _fresh(target.with_name(target.name + ".tmp"))
     tmp.rmdir()
-    shutil.copytree(source, tmp, ignore=None if keep_state else shutil.ignore_patterns(STATE))
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE))
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)

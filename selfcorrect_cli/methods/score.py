@@ -29,6 +29,7 @@ from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.checkpoints import (
     CheckpointChooser,
+    last_checkpoint,
     load_last_checkpoint,
     publish_model,
     save_checkpoint_dir,
@@ -47,7 +48,7 @@ from selfcorrect_cli.methods.policy_update import (
     autocast,
     policy_step,
 )
-from selfcorrect_cli.methods.shared_stage1 import start_from_shared_stage1
+from selfcorrect_cli.methods.shared_stage1 import check_shared_stage1, load_shared_stage1
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
 from selfcorrect_cli.tasks.held_out import training_and_held_out
@@ -118,6 +119,9 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     task, problems, held_out = training_and_held_out(cfg)
     eval_problems = held_out[: s.eval_problems]
     refuse_changed_config(cfg, run_dir / "checkpoints" / "last")  # every process, so all stop
+    shared = None
+    if s.stage1_from and last_checkpoint(run_dir) is None:
+        shared = check_shared_stage1(cfg, LOG)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         prepare_run_dir(cfg)
@@ -141,10 +145,10 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     optimizer = torch.optim.Adam(policy.parameters(), lr=s.lr)
     chooser = CheckpointChooser(selection_turn=s.turns, final_stage=_final_stage(s))
     start = load_last_checkpoint(run_dir, policy, optimizer, chooser)
-    if start == 0 and s.stage1_from:
+    if shared is not None:
         # the chooser stays fresh: it scores only final-stage (Stage II) checkpoints, so at the
         # end of Stage I it holds nothing yet
-        start = start_from_shared_stage1(cfg, policy, optimizer, LOG, accelerator.is_main_process)
+        start = load_shared_stage1(cfg, shared, policy, optimizer, LOG, accelerator.is_main_process)
     policy.train()
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if accelerator.is_main_process:
@@ -176,7 +180,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
                             r2=f"{stats.get('train/reward_t2', float('nan')):.2f}",
                             kl1=f"{stats['train/kl_turn1']:.3f}")
         chooser.observe(stage, stats)
-        end_of_stage1 = step + 1 == s.stage1_steps  # kept whole for score.stage1_from
+        end_of_stage1 = s.keep_stage1 and step + 1 == s.stage1_steps  # for score.stage1_from
         if (step + 1) % s.checkpoint_every == 0 or step + 1 == total or end_of_stage1:
             _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step + 1,
                         end_of_stage1)

@@ -2,11 +2,15 @@
 
 Stage I reads neither alpha, nor the credit assignment, nor the Stage-II update
 (methods/policy_update.py), and every step's problems and samples are a fixed function of
-(seed, step) (methods/score.py). So score, score-return, no-shaping and star-stage2 of one seed
-train the very same Stage I. The study trains it once, in the `score` run, and the others start
-from that run's end-of-Stage-I checkpoint: its weights, optimizer state and log lines, the same
-as training Stage I again (tests/test_score.py compares the final weights bitwise), at none of
-its cost.
+(seed, step, process) (methods/score.py). So score, score-return, no-shaping and star-stage2 of
+one seed train the very same Stage I. The study trains it once, in the `score` run (which keeps
+its end-of-Stage-I checkpoint, score.keep_stage1), and the others start from that checkpoint:
+its weights, optimizer state and log lines, the same as training Stage I again
+(tests/test_score.py compares the final weights bitwise) at none of its cost.
+
+"The same" holds as resuming does: with the same number of processes, torch threads, library
+versions and processor (README, "Determinism"); those are not in the config and not checked.
+Trackers (run.report_to) of the sharing run see Stage II only; its train_log.jsonl has both.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from selfcorrect_cli.io.checkpoints import STAGE1, STATE, load_checkpoint
 from selfcorrect_cli.io.run_dir import write_atomic
 
 # What may differ from the source run: settings only Stage II reads, and the run's own name,
-# trackers and checkpoint spacing (a checkpoint in Stage I changes no weight).
+# trackers and checkpointing (a checkpoint in Stage I changes no weight).
 MAY_DIFFER = {"run": {"out_dir", "report_to"}, "train": {"method"},
               "score": {"alpha", "credit", "stage2_update", "stage2_steps", "stage1_from",
-                        "checkpoint_every"}}
+                        "checkpoint_every", "keep_stage1"}}
 
 
 def stage1_differences(ours: dict, theirs: dict) -> list[str]:
@@ -43,27 +47,34 @@ def stage1_differences(ours: dict, theirs: dict) -> list[str]:
     return differ
 
 
-def start_from_shared_stage1(cfg, policy, optimizer, log_name: str, write_log: bool) -> int:
-    """Load the end of Stage I of run `cfg.score.stage1_from` into `policy` and `optimizer`,
-    copy its Stage-I log lines into this run's log (when `write_log`), and return the step to
-    continue at. A source that trained another Stage I, or has not finished it, is refused."""
+def check_shared_stage1(cfg, log_name: str) -> Path:
+    """The end-of-Stage-I checkpoint of run `cfg.score.stage1_from`, once it is known to be this
+    run's Stage I; refuses (UsageError) before anything is written or loaded otherwise."""
     s = cfg.score
     source = Path(s.stage1_from)
     if s.stage1_steps == 0 or s.stage2_steps == 0:
         raise UsageError(f"score.stage1_from needs both stages; {cfg.train.method} trains "
                          f"{s.stage1_steps} Stage-I and {s.stage2_steps} Stage-II steps")
     snapshot = source / "checkpoints" / STAGE1
-    if not (snapshot / STATE).exists() or not (source / "config.yaml").exists():
-        raise UsageError(f"score.stage1_from: {source} has no finished Stage I ({snapshot} not "
-                         f"found): train that run first")
-    theirs = yaml.safe_load((source / "config.yaml").read_text()) or {}
+    if not all(p.exists() for p in (snapshot / STATE, snapshot / "config.yaml", source / log_name)):
+        raise UsageError(f"score.stage1_from: {source} has no end-of-Stage-I checkpoint with its "
+                         f"log (train it with score.keep_stage1=true, or drop score.stage1_from)")
+    theirs = yaml.safe_load((snapshot / "config.yaml").read_text()) or {}
     differ = stage1_differences(config_to_dict(cfg), theirs)
     if differ:
         raise UsageError(f"score.stage1_from: {source} trained another Stage I "
                          f"({', '.join(differ)} differ)")
+    return snapshot
+
+
+def load_shared_stage1(cfg, snapshot: Path, policy, optimizer, log_name: str,
+                       write_log: bool) -> int:
+    """Load `snapshot` (from check_shared_stage1) into `policy` and `optimizer`, copy the source's
+    Stage-I log lines into this run's log (when `write_log`); -> the step to continue at."""
     step = load_checkpoint(snapshot, policy, optimizer, chooser=None)
     if write_log:
-        rows = [line for line in (source / log_name).read_text().splitlines()
+        source_log = snapshot.parent.parent / log_name
+        rows = [line for line in source_log.read_text().splitlines()
                 if line.strip() and json.loads(line)["step"] < step]
         write_atomic(Path(cfg.run.out_dir) / log_name, "".join(row + "\n" for row in rows))
     return step
