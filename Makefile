@@ -104,14 +104,13 @@ $(RUNS)/seed$(1)/sft/mismatch/mismatch.jsonl: $(RUNS)/seed$(1)/sft/traces/traces
 $(RUNS)/seed$(1)/rl/%/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_EXP)/%.yaml
 	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
 		--set train.base_model=$(RUNS)/seed$(1)/base/model \
-		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET)
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET) $$(STAGE1_FROM)
 
-$(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): $(RUNS)/seed$(1)/rl/%/model/config.json: \
-		$(RUNS)/seed$(1)/rl/score/model/config.json $(RL_EXP)/%.yaml
-	$(SC) train -c $(RL_EXP)/$$*.yaml --set run.seed=$(1) --set run.out_dir=$(RUNS)/seed$(1)/rl/$$* \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model \
-		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET) \
-		--set score.stage1_from=$(RUNS)/seed$(1)/rl/score
+# the rule above, after the seed's score run and from its Stage I (private: the score run,
+# a prerequisite, must not inherit the setting)
+$(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): $(RUNS)/seed$(1)/rl/score/model/config.json
+$(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): \
+	private STAGE1_FROM = --set score.stage1_from=$(RUNS)/seed$(1)/rl/score
 endef
 $(foreach s,$(SEEDS),$(eval $(call SEED_RULES,$(s))))
 
