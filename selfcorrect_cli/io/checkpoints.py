@@ -81,7 +81,9 @@ def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: Che
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "chooser": chooser.state_dict()}, tmp / STATE)
     if end_of_stage1:  # before `last` moves on: a resumed run never passes this step again
-        _keep_stage1(Path(run_dir), tmp)
+        # whole, with the run's config.yaml: what a shared Stage I is checked against, even
+        # if the run folder is reused later
+        _copy_model(tmp, folder / STAGE1, keep_state=True, also=Path(run_dir) / "config.yaml")
     last, old = folder / "last", folder / "last.old"
     if last.exists():
         _fresh(old).rmdir()
@@ -91,19 +93,6 @@ def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: Che
         _copy_model(last, folder / "best")
     if old.exists():
         shutil.rmtree(old)
-
-
-def _keep_stage1(run_dir: Path, checkpoint: Path) -> None:
-    """Copy `checkpoint` whole, with the run's config.yaml, to checkpoints/stage1 (tmp, then
-    rename): what a shared Stage I is checked against, even if the run folder is reused."""
-    target = run_dir / "checkpoints" / STAGE1
-    tmp = _fresh(target.with_name(STAGE1 + ".tmp"))
-    tmp.rmdir()
-    shutil.copytree(checkpoint, tmp)
-    shutil.copy(run_dir / "config.yaml", tmp / "config.yaml")
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -144,10 +133,15 @@ def publish_model(run_dir: Path, chooser: CheckpointChooser, out: Path) -> None:
     })
 
 
-def _copy_model(source: Path, target: Path) -> None:
+def _copy_model(source: Path, target: Path, keep_state: bool = False,
+                also: Path | None = None) -> None:
+    """Copy checkpoint `source` to `target` (without its trainer state unless `keep_state`,
+    with file `also` beside it) through a temporary folder and a rename."""
     tmp = _fresh(target.with_name(target.name + ".tmp"))
     tmp.rmdir()
-    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(STATE))
+    shutil.copytree(source, tmp, ignore=None if keep_state else shutil.ignore_patterns(STATE))
+    if also is not None:
+        shutil.copy(also, tmp / also.name)
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)

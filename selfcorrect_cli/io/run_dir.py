@@ -122,6 +122,13 @@ def write_json_atomic(path: Path, data) -> None:
     write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def log_lines_before(path: Path, step: int) -> str:
+    """The lines of JSONL training log `path` whose "step" is below `step`: what a run that
+    continues at `step` keeps (a resume, or Stage II from a shared Stage I)."""
+    return "".join(line + "\n" for line in Path(path).read_text().splitlines()
+                   if line.strip() and json.loads(line)["step"] < step)
+
+
 def append_jsonl(path: Path, rows: list[dict]) -> None:
     """Append whole lines in one write and fsync, so a crash loses at most the last line."""
     if not rows:

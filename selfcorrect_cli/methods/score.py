@@ -16,7 +16,6 @@ sampling its share of the problems, gradients averaged by DDP.
 from __future__ import annotations
 
 import copy
-import json
 import random
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from selfcorrect_cli.io.checkpoints import (
 )
 from selfcorrect_cli.io.run_dir import (
     append_jsonl,
+    log_lines_before,
     prepare_run_dir,
     refuse_changed_config,
     write_atomic,
@@ -297,6 +297,4 @@ def _truncate_log(path: Path, start: int) -> None:
     if start == 0:
         path.unlink()
         return
-    rows = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] < start]
-    write_atomic(path, "".join(row + "\n" for row in rows))
+    write_atomic(path, log_lines_before(path, start))

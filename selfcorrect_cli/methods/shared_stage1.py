@@ -15,7 +15,6 @@ Trackers (run.report_to) of the sharing run see Stage II only; its train_log.jso
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -23,7 +22,7 @@ import yaml
 from selfcorrect_cli.config import config_to_dict
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.checkpoints import STAGE1, STATE, load_checkpoint
-from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.io.run_dir import log_lines_before, write_atomic
 
 # What may differ from the source run: settings only Stage II reads, and the run's own name,
 # trackers and checkpointing (a checkpoint in Stage I changes no weight).
@@ -73,8 +72,6 @@ def load_shared_stage1(cfg, snapshot: Path, policy, optimizer, log_name: str,
     Stage-I log lines into this run's log (when `write_log`); -> the step to continue at."""
     step = load_checkpoint(snapshot, policy, optimizer, chooser=None)
     if write_log:
-        source_log = snapshot.parent.parent / log_name
-        rows = [line for line in source_log.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] < step]
-        write_atomic(Path(cfg.run.out_dir) / log_name, "".join(row + "\n" for row in rows))
+        write_atomic(Path(cfg.run.out_dir) / log_name,
+                     log_lines_before(snapshot.parent.parent / log_name, step))
     return step
