@@ -13,6 +13,7 @@ the median iteration times is printed.
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --old /tmp/old
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --micro-batches 0,32
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --turn-cache
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --profile
 
 The model must be a trained base (`selfcorrect pretrain`): an untrained one writes no
 well-formed attempts and every response runs to max_new_tokens.
@@ -135,9 +136,57 @@ for round_ in range(6):
 print(json.dumps({k: sorted(v)[len(v) // 2] for k, v in seconds.items()}))
 """
 
+# Where the rollout's and the update's time goes, op by op (torch.profiler over 3 of each,
+# after a warm-up), and how close the matrix products run to this core's own peak (a
+# 1024 x 1024 x 1024 float32 product): prints one JSON line per phase, then the peak.
+PROFILE_WORKER = WORKER.split("state = {")[0] + r"""
+from torch.profiler import profile
+batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
+                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
+           for s in range(3)]
+phases = {
+    "rollout": lambda i: score._sample(cfg, accelerator, policy, tokenizer, task,
+                                       score._problems_for_step(cfg, problems, i, accelerator),
+                                       None, i),
+    "update": lambda i: score._update(cfg, accelerator, policy, reference, optimizer, tokenizer,
+                                      batches[i], 2, 1, torch.float32),
+}
+for name, run in phases.items():
+    run(0)
+    with profile(with_flops=True) as prof:
+        for i in range(3):
+            run(i)
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in ops) / 3e6
+    top = [(e.key, e.self_cpu_time_total / 3e6) for e in ops[:6]]
+    mm = next(e for e in ops if e.key == "aten::mm")
+    print(json.dumps({"phase": name, "seconds": total, "top": top,
+                      "mm_gflops": mm.flops / mm.self_cpu_time_total / 1e3}))
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+a @ b
+began = time.perf_counter()
+for _ in range(10):
+    a @ b
+print(json.dumps({"peak_gflops": 10 * 2 * 1024 ** 3 / (time.perf_counter() - began) / 1e9}))
+"""
+
+
+def print_profile(model: str) -> None:
+    lines = run_worker(ROOT, model, 0, False, PROFILE_WORKER, keep_output=True)
+    peak = lines[-1]["peak_gflops"]
+    for phase in lines[:-1]:
+        print(f"{phase['phase']}: {phase['seconds']:.3f} s of op time per call (profiled); "
+              f"matrix products at {phase['mm_gflops']:.0f} GFLOP/s, "
+              f"{100 * phase['mm_gflops'] / peak:.0f}% of this core's {peak:.0f}")
+        print("| op | seconds per call | share |\n|---|---|---|")
+        for op, seconds in phase["top"]:
+            print(f"| {op} | {seconds:.3f} | {100 * seconds / phase['seconds']:.0f}% |")
+        print()
+
 
 def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool,
-               code: str = WORKER, *extra: str) -> dict:
+               code: str = WORKER, *extra: str, keep_output: bool = False) -> dict | list:
+    """The worker's last JSON line, or with `keep_output` every JSON line it printed."""
     result = subprocess.run(
         [sys.executable, "-c", code, model, str(iterations), "1" if breakdown else "0", *extra],
         cwd=checkout, capture_output=True, text=True, env={"PYTHONPATH": str(checkout),
@@ -146,7 +195,8 @@ def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool,
                                                            "PATH": "/usr/bin:/bin"})
     if result.returncode != 0:
         sys.exit(f"worker in {checkout} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return lines if keep_output else lines[-1]
 
 
 def main() -> None:
@@ -161,8 +211,14 @@ def main() -> None:
     parser.add_argument("--turn-cache", action="store_true",
                         help="time rollouts alone, with and without the KV cache carried "
                              "from one attempt to the next")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the rollout and the update op by op, and compare the "
+                             "matrix products' rate with this core's peak")
     args = parser.parse_args()
     model = str(Path(args.model).resolve())
+    if args.profile:
+        print_profile(model)
+        return
     if args.turn_cache:
         medians = run_worker(ROOT, model, 0, False, TURN_CACHE_WORKER)
         print(f"rollout of 16 x 8 two-turn samples, median: {medians['carried']:.3f} s carrying "

@@ -15,7 +15,11 @@ shared machine hits both alike. The first `--warmup` steps of each side are not 
 is timed by score.py's own per-iteration clock (charts/trajectories_per_s in its train log:
 from drawing the problems to the optimizer step); TRL from on_step_begin to on_step_end
 (generation, reward, log-probs, update). Setup (model loading, trainer construction) and the
-final checkpoint are outside both clocks. One torch thread by default (`--threads`): on a
+final checkpoint are outside both clocks. Each step is also split into sampling (ours:
+score._sample, i.e. rendering, decoding and grading; TRL: GRPOTrainer._generate, i.e. decoding
+and detokenising) and the rest (rewards, reference and policy log-probs, loss, backward,
+optimizer), which is mostly the same arithmetic on both sides: TRL's step over our rest
+bounds the ratio that any faster sampler of ours could reach. One torch thread by default (`--threads`): on a
 2-core machine that other jobs share, two OpenMP threads stall whenever another process holds a
 core (steps of the same loop measured from 0.5 s to 18 s), which says nothing about either loop.
 
@@ -120,11 +124,23 @@ def _other(side: str) -> str:
     return SIDES[1 - SIDES.index(side)]
 
 
+def timed(fn, seconds: list[float]):
+    """`fn`, appending the duration of each call to `seconds`."""
+    def wrapper(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - began)
+    return wrapper
+
+
 # ---------------- ours: selfcorrect_cli.methods.score.train_score ----------------------------------
 
-def run_ours(cfg: ExperimentConfig, turns: Turns) -> None:
+def run_ours(cfg: ExperimentConfig, turns: Turns, sampling: list[float]) -> None:
     """train_score as it is; the turn is handed over where it writes each step's log line,
-    which is after its step clock stops and before the next step's clock starts."""
+    which is after its step clock stops and before the next step's clock starts. `sampling`
+    receives the seconds of each step's rollout."""
     write_log = score.append_jsonl
 
     def log_then_hand_over(path, rows):
@@ -134,7 +150,8 @@ def run_ours(cfg: ExperimentConfig, turns: Turns) -> None:
 
     turns.wait("ours")
     try:
-        with mock.patch.object(score, "append_jsonl", log_then_hand_over):
+        with (mock.patch.object(score, "append_jsonl", log_then_hand_over),
+              mock.patch.object(score, "_sample", timed(score._sample, sampling))):
             score.train_score(cfg, progress=False)
     finally:
         turns.hand_over("ours", finished=True)
@@ -156,7 +173,7 @@ class TakeTurns(TrainerCallback):
     """Waits for TRL's turn before each optimizer step, times the step, then hands over."""
 
     def __init__(self, turns: Turns):
-        self.turns, self.seconds = turns, []
+        self.turns, self.seconds, self.sampling = turns, [], []
         self.ready = threading.Event()  # set once train() reaches its first step
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -203,6 +220,7 @@ def build_trl_trainer(args, cfg: ExperimentConfig, clock: TakeTurns, lengths: li
                           train_dataset=trl_dataset(task), processing_class=tokenizer,
                           callbacks=[clock])
     trainer.remove_callback(PrinterCallback)  # logging is off; drop the end-of-training summary
+    trainer._generate = timed(trainer._generate, clock.sampling)
     return trainer
 
 
@@ -216,10 +234,11 @@ def run_trl(trainer, clock: TakeTurns) -> None:
 
 # ---------------- the comparison ------------------------------------------------------------
 
-def run_both(args, cfg: ExperimentConfig) -> dict[str, tuple[list[float], float]]:
-    """Both loops, one step each in turn; side -> (seconds per timed step, mean tokens)."""
+def run_both(args, cfg: ExperimentConfig) -> dict[str, tuple[list[float], float, list[float]]]:
+    """Both loops, one step each in turn; side -> (seconds per timed step, mean tokens,
+    seconds of sampling in each timed step)."""
     turns, errors = Turns(first="ours"), []
-    clock, lengths = TakeTurns(turns), []
+    clock, lengths, our_sampling = TakeTurns(turns), [], []
     trainer = build_trl_trainer(args, cfg, clock, lengths)  # here, so no setup overlaps a step
 
     def guarded(fn, *fn_args):
@@ -232,15 +251,16 @@ def run_both(args, cfg: ExperimentConfig) -> dict[str, tuple[list[float], float]
     trl = threading.Thread(target=guarded, args=(run_trl, trainer, clock))
     trl.start()
     clock.ready.wait()  # TRL's train() prologue is done; it now waits for its turn
-    ours = threading.Thread(target=guarded, args=(run_ours, cfg, turns))
+    ours = threading.Thread(target=guarded, args=(run_ours, cfg, turns, our_sampling))
     ours.start()
     ours.join()
     trl.join()
     if errors:
         raise errors[0]
     batch = cfg.score.problems_per_step * cfg.score.samples_per_problem
-    return {"ours": ours_results(cfg, args.warmup),
-            "trl": (clock.seconds[args.warmup:], statistics.mean(lengths[args.warmup * batch:]))}
+    return {"ours": (*ours_results(cfg, args.warmup), our_sampling[args.warmup:]),
+            "trl": (clock.seconds[args.warmup:], statistics.mean(lengths[args.warmup * batch:]),
+                    clock.sampling[args.warmup:])}
 
 
 def print_table(args, cfg: ExperimentConfig, results) -> None:
@@ -257,6 +277,21 @@ def print_table(args, cfg: ExperimentConfig, results) -> None:
     print(f"\nmean completion tokens (end token included): ours {results['ours'][1]:.1f}, "
           f"TRL {results['trl'][1]:.1f} (max {args.max_new_tokens}); seconds per step "
           f"ours {min(ours):.2f}..{max(ours):.2f}, TRL {min(trl):.2f}..{max(trl):.2f}")
+    print_split(results)
+
+
+def print_split(results) -> None:
+    """Mean seconds per timed step in sampling and in the rest, and the bound the rest sets."""
+    split = {}
+    for side, (steps, _, sampling) in results.items():
+        step, sample = statistics.mean(steps), statistics.mean(sampling)
+        split[side] = (sample, step - sample, step)
+    print("\n| mean seconds per step | ours | TRL GRPOTrainer |\n|---|---|---|")
+    for i, name in enumerate(("sampling", "the rest (log-probs, loss, backward, optimizer)",
+                              "whole step")):
+        print(f"| {name} | {split['ours'][i]:.3f} | {split['trl'][i]:.3f} |")
+    print(f"\nwith sampling free on our side, ours/TRL could reach at most "
+          f"{split['trl'][2] / split['ours'][1]:.2f}x (TRL's step over our rest)")
 
 
 def main() -> None:
