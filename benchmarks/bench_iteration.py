@@ -14,6 +14,7 @@ the median iteration times is printed.
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --micro-batches 0,32
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --turn-cache
     .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --profile
+    .venv/bin/python benchmarks/bench_iteration.py --model runs/builtin/base/model --compile
 
 The model must be a trained base (`selfcorrect pretrain`): an untrained one writes no
 well-formed attempts and every response runs to max_new_tokens.
@@ -26,6 +27,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,6 +172,45 @@ for _ in range(10):
 print(json.dumps({"peak_gflops": 10 * 2 * 1024 ** 3 / (time.perf_counter() - began) / 1e9}))
 """
 
+# The update with the policy and the reference as they are, or through torch.compile (dynamic
+# shapes: the rows' width changes every micro-batch): the first two updates (compilation, for
+# the compiled side) and the median of 12 more on the same 4 sampled batches.
+COMPILE_WORKER = WORKER.split("state = {")[0] + r"""
+batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
+                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
+           for s in range(4)]
+if sys.argv[4] == "compiled":
+    policy, reference = torch.compile(policy, dynamic=True), torch.compile(reference, dynamic=True)
+def update(trajectories):
+    began = time.perf_counter()
+    score._update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories, 2, 1,
+                  torch.float32)
+    return time.perf_counter() - began
+first = update(batches[0]) + update(batches[1])
+seconds = sorted(update(b) for _ in range(3) for b in batches)
+print(json.dumps({"first_two": first, "median": seconds[len(seconds) // 2]}))
+"""
+
+
+def print_compile(model: str) -> None:
+    """Eager against compiled, the compiled side twice: with an empty on-disk inductor cache,
+    then with the cache the first compiled run left (what a second training run would find)."""
+    with tempfile.TemporaryDirectory() as cache:
+        runs = {"eager": run_worker(ROOT, model, 0, False, COMPILE_WORKER, "eager")}
+        for name in ("compiled, empty cache", "compiled, warm cache"):
+            runs[name] = run_worker(ROOT, model, 0, False, COMPILE_WORKER, "compiled",
+                                    env={"TORCHINDUCTOR_CACHE_DIR": cache})
+    eager = runs["eager"]["median"]
+    print("| update (16 x 8, Stage II) | first two updates, s | median update, s |\n|---|---|---|")
+    for name, times in runs.items():
+        print(f"| {name} | {times['first_two']:.1f} | {times['median']:.3f} |")
+    for name in ("compiled, empty cache", "compiled, warm cache"):
+        saved = eager - runs[name]["median"]
+        cost = runs[name]["first_two"] - runs["eager"]["first_two"]
+        print(f"{name}: saves {saved:.3f} s per update, so its extra {cost:.1f} s of compilation "
+              f"pays back after {cost / saved:.0f} updates" if saved > 0 else
+              f"{name}: no faster than eager")
+
 
 def print_profile(model: str) -> None:
     lines = run_worker(ROOT, model, 0, False, PROFILE_WORKER, keep_output=True)
@@ -185,14 +226,15 @@ def print_profile(model: str) -> None:
 
 
 def run_worker(checkout: Path, model: str, iterations: int, breakdown: bool,
-               code: str = WORKER, *extra: str, keep_output: bool = False) -> dict | list:
+               code: str = WORKER, *extra: str, keep_output: bool = False,
+               env: dict | None = None) -> dict | list:
     """The worker's last JSON line, or with `keep_output` every JSON line it printed."""
     result = subprocess.run(
         [sys.executable, "-c", code, model, str(iterations), "1" if breakdown else "0", *extra],
         cwd=checkout, capture_output=True, text=True, env={"PYTHONPATH": str(checkout),
                                                            "OMP_NUM_THREADS": "1",
                                                            "TQDM_DISABLE": "1",
-                                                           "PATH": "/usr/bin:/bin"})
+                                                           "PATH": "/usr/bin:/bin", **(env or {})})
     if result.returncode != 0:
         sys.exit(f"worker in {checkout} failed:\n{result.stderr[-2000:]}")
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -214,8 +256,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="profile the rollout and the update op by op, and compare the "
                              "matrix products' rate with this core's peak")
+    parser.add_argument("--compile", action="store_true",
+                        help="time the update eager and through torch.compile, with the "
+                             "compilation it costs")
     args = parser.parse_args()
     model = str(Path(args.model).resolve())
+    if args.compile:
+        print_compile(model)
+        return
     if args.profile:
         print_profile(model)
         return
