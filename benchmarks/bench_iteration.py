@@ -62,6 +62,10 @@ policy, optimizer = accelerator.prepare(policy, optimizer)
 phases = {"rollout": 0.0, "reference": 0.0, "policy forward": 0.0, "backward": 0.0,
           "optimizer": 0.0}
 
+def rollout(step):  # the two-turn samples of step `step`'s problems, as score.py draws them
+    mine = score._problems_for_step(cfg, problems, step, accelerator)
+    return score._sample(cfg, accelerator, policy, tokenizer, task, mine, None, step)
+
 state = {"sampling": False}
 
 def timed(name, fn):
@@ -104,9 +108,7 @@ print(json.dumps({"times": times, "phases": {k: v / iterations for k, v in phase
 # batches, in one process, the sizes taking turns batch by batch; prints median seconds.
 MICRO_BATCH_WORKER = WORKER.split("state = {")[0] + r"""
 sizes = [int(v) for v in sys.argv[4].split(",")]
-batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
-                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
-           for s in range(4)]
+batches = [rollout(s) for s in range(4)]
 seconds = {size: [] for size in sizes}
 for round_ in range(4):
     for trajectories in batches:
@@ -138,32 +140,25 @@ for round_ in range(6):
 print(json.dumps({k: sorted(v)[len(v) // 2] for k, v in seconds.items()}))
 """
 
-# Where the rollout's and the update's time goes, op by op (torch.profiler over 3 of each,
-# after a warm-up), and how close the matrix products run to this core's own peak (a
-# 1024 x 1024 x 1024 float32 product): prints one JSON line per phase, then the peak.
+# Where the rollout's or the update's time goes (argv[4] names which), op by op (torch.profiler
+# over 3 calls after a warm-up), and how close the matrix products run to this core's own peak (a
+# 1024 x 1024 x 1024 float32 product): prints a JSON line for the phase, then the peak.
 PROFILE_WORKER = WORKER.split("state = {")[0] + r"""
 from torch.profiler import profile
-batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
-                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
-           for s in range(3)]
-phases = {
-    "rollout": lambda i: score._sample(cfg, accelerator, policy, tokenizer, task,
-                                       score._problems_for_step(cfg, problems, i, accelerator),
-                                       None, i),
-    "update": lambda i: score._update(cfg, accelerator, policy, reference, optimizer, tokenizer,
-                                      batches[i], 2, 1, torch.float32),
-}
-for name, run in phases.items():
-    run(0)
-    with profile(with_flops=True) as prof:
-        for i in range(3):
-            run(i)
-    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
-    total = sum(e.self_cpu_time_total for e in ops) / 3e6
-    top = [(e.key, e.self_cpu_time_total / 3e6) for e in ops[:6]]
-    mm = next(e for e in ops if e.key == "aten::mm")
-    print(json.dumps({"phase": name, "seconds": total, "top": top,
-                      "mm_gflops": mm.flops / mm.self_cpu_time_total / 1e3}))
+batches = [rollout(s) for s in range(3)]
+name = sys.argv[4]
+run = {"rollout": rollout,
+       "update": lambda i: score._update(cfg, accelerator, policy, reference, optimizer,
+                                         tokenizer, batches[i], 2, 1, torch.float32)}[name]
+run(0)
+with profile(with_flops=True) as prof:
+    for i in range(3):
+        run(i)
+ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+mm = next(e for e in ops if e.key == "aten::mm")
+print(json.dumps({"phase": name, "seconds": sum(e.self_cpu_time_total for e in ops) / 3e6,
+                  "top": [(e.key, e.self_cpu_time_total / 3e6) for e in ops[:6]],
+                  "mm_gflops": mm.flops / mm.self_cpu_time_total / 1e3}))
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
 a @ b
 began = time.perf_counter()
@@ -176,9 +171,7 @@ print(json.dumps({"peak_gflops": 10 * 2 * 1024 ** 3 / (time.perf_counter() - beg
 # shapes: the rows' width changes every micro-batch): the first two updates (compilation, for
 # the compiled side) and the median of 12 more on the same 4 sampled batches.
 COMPILE_WORKER = WORKER.split("state = {")[0] + r"""
-batches = [score._sample(cfg, accelerator, policy, tokenizer, task,
-                         score._problems_for_step(cfg, problems, s, accelerator), None, s)
-           for s in range(4)]
+batches = [rollout(s) for s in range(4)]
 if sys.argv[4] == "compiled":
     policy, reference = torch.compile(policy, dynamic=True), torch.compile(reference, dynamic=True)
 def update(trajectories):
@@ -213,9 +206,12 @@ def print_compile(model: str) -> None:
 
 
 def print_profile(model: str) -> None:
-    lines = run_worker(ROOT, model, 0, False, PROFILE_WORKER, keep_output=True)
-    peak = lines[-1]["peak_gflops"]
-    for phase in lines[:-1]:
+    # one process per phase: profiling the rollout first left the update's profile in the same
+    # process about twice as slow (its elementwise ops), so each phase starts fresh
+    runs = [run_worker(ROOT, model, 0, False, PROFILE_WORKER, name, keep_output=True)
+            for name in ("rollout", "update")]
+    peak = max(lines[-1]["peak_gflops"] for lines in runs)
+    for phase in (lines[0] for lines in runs):
         print(f"{phase['phase']}: {phase['seconds']:.3f} s of op time per call (profiled); "
               f"matrix products at {phase['mm_gflops']:.0f} GFLOP/s, "
               f"{100 * phase['mm_gflops'] / peak:.0f}% of this core's {peak:.0f}")
