@@ -36,8 +36,9 @@ from selfcorrect_cli.config_values import (
 )
 from selfcorrect_cli.errors import UsageError
 
-BUILTIN_SPLITS = ("train", "test")
-"""The only splits the built-in division world generates (see tasks/division.py)."""
+BUILTIN_SPLITS = ("train", "validation", "test")
+"""The only splits the built-in division world generates (see tasks/division.py): validation
+is for periodic evaluation and tuning, test only for the final tables."""
 
 
 @dataclass
@@ -67,9 +68,9 @@ class WorldConfig:
     this and guesses uniformly between the quotients the rounded bounds allow (1 = exact)."""
     min_candidates: int = field(default=2, metadata=at_least(1))
     """Keep only problems whose solver guess range holds at least this many quotients."""
-    test_fraction_den: int = field(default=8, metadata=at_least(2))
-    """One problem in this many (by a fixed hash) is held out as the test split (1 would leave
-    no training problems)."""
+    test_fraction_den: int = field(default=8, metadata=at_least(3))
+    """One problem in this many (by a fixed hash) is held out as the test split, and another
+    one in this many as the validation split (below 3 would leave no training problems)."""
     copy_propensity: float = field(default=0.7, metadata=within(0, 1))
     """In two-turn pretraining conversations, the second attempt repeats the first verbatim
     with this probability, else it is an independent re-solve (same distribution as turn 1)."""
@@ -89,7 +90,7 @@ class TaskConfig:
     runs take their problems from its split train (see selfcorrect_cli/tasks/held_out.py)."""
     split: Literal["train", "test", "validation", "prompt"] = "test"
     """Split to collect or evaluate on: train or test (mbpp also validation and prompt; the
-    built-in world has only train and test)."""
+    built-in world has train, validation and test)."""
     limit: int = field(default=0, metadata=at_least(0))
     """Use only the first `limit` problems of the split (0 = all)."""
     exclude: str = ""

@@ -60,7 +60,8 @@ from tests.conftest import run_main, with_sets
     ("eval.bootstrap_samples=0", "eval.bootstrap_samples must be >= 1, got 0"),
     ("run.seed=-1", "run.seed must be >= 0, got -1"),
     # combinations
-    ("task.split=validation", "task.split must be train or test for the built-in division task"),
+    ("task.split=prompt", "task.split must be train, validation or test for the built-in division "
+                          "task"),
     ("world.divisor_min=100", "world.divisor_max must be >= world.divisor_min (100), got 99"),
     ("pretrain.heads=3", "pretrain.hidden_size must be a multiple of pretrain.heads (3), got 64"),
     # types keep their old message
@@ -132,7 +133,7 @@ def test_choices_match_the_code_that_uses_them():
 
 BAD_RUNS = [
     ("sampling.backend=vllm", "sampling.backend must be sampler or hf"),
-    ("task.split=validation", "task.split must be train or test"),
+    ("task.split=prompt", "task.split must be train, validation or test"),
     ("score.lr=-1", "score.lr must be > 0"),
     ("sampling.batch_size=-1", "sampling.batch_size must be >= 1"),
 ]

@@ -115,10 +115,17 @@ def solve_like_pretraining_solver(a: int, b: int, world: WorldConfig, rng: rando
     return write_attempt(a, b, guess, slip=slip, verdict=world.verdict)
 
 
-def is_test_problem(a: int, b: int, world: WorldConfig) -> bool:
-    """A fixed hash of (a, b) holds out one problem in `test_fraction_den`, whatever the seed."""
+def hash_split(a: int, b: int, world: WorldConfig) -> str:
+    """The split of problem a/b, a fixed hash of (a, b) whatever the seed: one problem in
+    `test_fraction_den` is test, one more validation (tuning and periodic evaluation), the
+    rest train.
+
+    >>> [hash_split(a, 23, WorldConfig()) for a in (187, 188, 195)]
+    ['train', 'validation', 'test']
+    """
     digest = hashlib.sha256(f"{a}/{b}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % world.test_fraction_den == 0
+    residue = int.from_bytes(digest[:4], "big") % world.test_fraction_den
+    return {0: "test", 1: "validation"}.get(residue, "train")
 
 
 class DivisionTask(Task):
@@ -134,14 +141,14 @@ class DivisionTask(Task):
 
     def load(self, split: str) -> list[Problem]:
         if split not in BUILTIN_SPLITS:
-            raise UsageError(f"division task has splits train and test, not {split!r}")
+            raise UsageError(f"division task has splits {', '.join(BUILTIN_SPLITS)}, not {split!r}")
         if self._splits is None:
             self._splits = self._generate()
         return self._splits[split]
 
     def _generate(self) -> dict[str, list[Problem]]:
         world = self.world
-        splits: dict[str, list[Problem]] = {"train": [], "test": []}
+        splits: dict[str, list[Problem]] = {split: [] for split in BUILTIN_SPLITS}
         for b in range(world.divisor_min, world.divisor_max + 1):
             for q in range(1, world.quotient_max + 1):
                 for r in range(b):
@@ -149,7 +156,7 @@ class DivisionTask(Task):
                     low, high = solver_guess_range(a, b, world)
                     if high - low + 1 < world.min_candidates:
                         continue
-                    split = "test" if is_test_problem(a, b, world) else "train"
+                    split = hash_split(a, b, world)
                     splits[split].append(Problem(id=f"{a}/{b}", question=f"{a}/{b}", answer=str(q)))
         for problems in splits.values():
             random.Random(self.order_seed).shuffle(problems)
