@@ -26,7 +26,7 @@ class Task:
     correction_instruction: str = ""
 
     def load(self, split: str) -> list[Problem]:
-        """All problems of `split` ("train" or "test"), in a fixed order."""
+        """All problems of `split` ("train", "test", ...), in a fixed order."""
         raise NotImplementedError
 
     def first_prompt(self, problem: Problem) -> str:
@@ -40,6 +40,11 @@ class Task:
     def verify(self, problem: Problem, response: str) -> float:
         """1.0 if `response` solves `problem`, else 0.0."""
         raise NotImplementedError
+
+    def mistake_kind(self, problem: Problem, response: str) -> str | None:
+        """Why `response` is right or wrong, where the task knows ("right" or the kind of
+        mistake, e.g. the built-in world's labels); None for tasks that cannot tell."""
+        return None
 
     def grade(self, problems: list[Problem], responses: list[str]) -> list[float]:
         """Rewards for many responses at once (code tasks run them in parallel)."""
