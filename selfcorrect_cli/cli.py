@@ -245,7 +245,8 @@ def findings(spec, out, runs, seeds):
     """Check the findings F1-F6 against measured metrics: PASS, FAIL or MISSING per finding.
 
     SPEC_YAML maps roles to run directories, one per seed (see
-    experiments/builtin/findings.yaml). Reports only: exits 0 whatever the verdicts.
+    experiments/builtin/findings.yaml). Reports only: exits 0 whatever the verdicts, but 2
+    with the list of missing runs when none of the runs it names is there.
     """
     from selfcorrect_cli.report.findings_files import report_findings
 

@@ -1,6 +1,7 @@
 """The real CLI end to end on a tiny budget, its error messages, and resume after a crash."""
 
 import csv
+import doctest
 import json
 
 import pytest
@@ -77,6 +78,47 @@ def test_usage_errors_are_one_line_with_exit_code_2(args, message, tmp_path, mon
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def _folder_without_checkpoint(tmp_path, model):
+    (tmp_path / "empty").mkdir()
+    return ["eval", *with_sets(f"model.path={tmp_path / 'empty'}",
+                               f"run.out_dir={tmp_path / 'run'}")]
+
+
+def _run_dir_that_is_a_file(tmp_path, model):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    return ["eval", *_eval_args(model, tmp_path / "notes.txt")]
+
+
+def _traces_whose_only_line_is_cut(tmp_path, model):
+    (tmp_path / "traces.jsonl").write_text('{"problem_id": "12/3", "turns": [{"prompt": "12/')
+    return ["train", "--method", "star", *with_sets(
+        f"train.base_model={model}", f"train.traces={tmp_path / 'traces.jsonl'}",
+        f"run.out_dir={tmp_path / 'run'}")]
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (_folder_without_checkpoint, "empty holds no model checkpoint (no config.json)"),
+    (_run_dir_that_is_a_file, "notes.txt is a file, not a folder"),
+    (_traces_whose_only_line_is_cut, "traces.jsonl ends in a truncated line"),
+])
+def test_bad_paths_are_one_line_errors_that_leave_nothing_behind(make_args, message, tiny_model,
+                                                                 tmp_path):
+    args = make_args(tmp_path, tiny_model)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    code, _, err = run_main(*args)
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before and not (tmp_path / "run").exists()
+
+
+def test_run_dir_worked_examples_hold():
+    from selfcorrect_cli.io import run_dir
+
+    failed, tried = doctest.testmod(run_dir)
+    assert failed == 0 and tried >= 2
 
 
 def test_usage_error_through_the_installed_entry_point():

@@ -4,12 +4,13 @@ missing as its criterion says, and seeds aggregate to hand-computed intervals.""
 import doctest
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
 
 from selfcorrect_cli.measure.statistics import aggregate
-from selfcorrect_cli.report import findings
+from selfcorrect_cli.report import findings, findings_files
 from selfcorrect_cli.report.findings import evaluate_findings
 from selfcorrect_cli.report.findings_files import load_inputs, read_spec
 from tests.conftest import run_main
@@ -152,6 +153,7 @@ def test_absent_inputs_make_only_their_findings_missing(tmp_path):
 
 def test_worked_examples_in_the_docstrings_hold():
     assert doctest.testmod(findings).failed == 0
+    assert doctest.testmod(findings_files).failed == 0
 
 
 def test_several_seeds_use_a_t_interval_not_the_bootstrap():
@@ -203,6 +205,30 @@ def test_bad_specs_are_usage_errors(tmp_path, spec_text, message):
         spec.write_text(spec_text)
     code, _, stderr = run_main("findings", str(spec))
     assert code == 2 and message in stderr
+
+
+BUILTIN_SPEC = Path(__file__).resolve().parents[1] / "experiments" / "builtin" / "findings.yaml"
+
+
+def test_a_spec_with_none_of_its_runs_fails_and_names_them(tmp_path):
+    out = tmp_path / "report" / "findings.md"
+    code, stdout, err = run_main("findings", str(BUILTIN_SPEC), "--runs", str(tmp_path / "runs"),
+                                 "--seeds", "0 1", "--out", str(out))
+    assert code == 2 and stdout == "" and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "none of the 22 runs" in err  # 8 eval roles, 2 training runs, 1 mismatch file, 2 seeds
+    assert f"{tmp_path}/runs/seed1/rl/no-stage1," in err
+    assert f"{tmp_path}/runs/seed0/sft/mismatch/mismatch.jsonl" in err
+    assert not out.parent.exists()
+
+
+def test_a_spec_with_one_run_of_many_reports_the_rest_missing(tmp_path):
+    run = tmp_path / "runs" / "seed0" / "eval" / "base-greedy"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(metrics(*WORLD["base"])))
+    code, stdout, _ = run_main("findings", str(BUILTIN_SPEC), "--runs", str(tmp_path / "runs"),
+                               "--seeds", "0 1")
+    assert code == 0 and "MISSING" in stdout and "PASS" not in stdout
 
 
 def test_f1_is_judged_on_the_sampled_base_when_the_spec_names_one(tmp_path):

@@ -22,12 +22,36 @@ from selfcorrect_cli.errors import UsageError
 
 def prepare_run_dir(cfg) -> Path:
     run_dir = Path(cfg.run.out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_file_in_path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. no permission: a one-line error, not a traceback
+        raise UsageError(f"cannot create run.out_dir {run_dir}: {exc.strerror}") from None
     write_atomic(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     write_atomic(run_dir / "command.txt", " ".join(sys.argv) + "\n")
     write_atomic(run_dir / "git_commit.txt", git_commit() + "\n")
     write_json_atomic(run_dir / "environment.json", environment())
     return run_dir
+
+
+def refuse_file_in_path(run_dir: Path) -> None:
+    """Refuse a run directory that is, or lies under, an existing file: mkdir would fail there.
+
+    >>> import tempfile
+    >>> file = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> _ = file.write_text("x")
+    >>> refuse_file_in_path(file / "run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    selfcorrect_cli.errors.UsageError: run.out_dir .../notes.txt/run lies under .../notes.txt, which is a file, not a folder; choose another run.out_dir
+    """
+    for folder in (run_dir, *run_dir.parents):
+        if folder.exists():  # the nearest existing one decides; the rest mkdir creates
+            if not folder.is_dir():
+                where = "is" if folder == run_dir else f"lies under {folder}, which is"
+                raise UsageError(f"run.out_dir {run_dir} {where} a file, not a folder; "
+                                 f"choose another run.out_dir")
+            return
 
 
 def environment() -> dict:
@@ -127,6 +151,29 @@ def log_lines_before(path: Path, step: int) -> str:
     continues at `step` keeps (a resume, or Stage II from a shared Stage I)."""
     return "".join(line + "\n" for line in Path(path).read_text().splitlines()
                    if line.strip() and json.loads(line)["step"] < step)
+
+
+def ends_in_cut_line(path: Path) -> bool:
+    """Whether JSONL file `path` ends in a line cut short (no newline, not JSON): an append
+    interrupted by a crash, which readers skip. Callers name it when it explains missing rows.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "traces.jsonl"
+    >>> _ = path.write_text('{"step": 0}\\n{"step": 1')
+    >>> ends_in_cut_line(path)
+    True
+    >>> _ = path.write_text('{"step": 0}\\n')
+    >>> ends_in_cut_line(path)
+    False
+    """
+    last = Path(path).read_bytes().rsplit(b"\n", 1)[-1]
+    if not last.strip():
+        return False
+    try:
+        json.loads(last)
+    except json.JSONDecodeError:
+        return True
+    return False
 
 
 def append_jsonl(path: Path, rows: list[dict]) -> None:

@@ -33,7 +33,12 @@ from trl import SFTTrainer
 
 from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir, write_json_atomic
+from selfcorrect_cli.io.run_dir import (
+    append_jsonl,
+    ends_in_cut_line,
+    prepare_run_dir,
+    write_json_atomic,
+)
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import collect_traces
@@ -59,14 +64,16 @@ def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
     refuse_held_out_sft_data(cfg)
     state = process_state(cfg.model)
     run_dir = Path(cfg.run.out_dir)
+    # built before the run directory exists, so that an empty dataset leaves nothing behind
+    given = (correction_dataset(cfg, read_trace_files(cfg.train.traces), cfg.train.traces)
+             if cfg.train.traces else None)
     if state.is_main_process:
         prepare_run_dir(cfg)
     state.wait_for_everyone()
     if cfg.train.method == "pair-sft":
-        data = correction_dataset(cfg, read_trace_files(cfg.train.traces))
-        model_dir = fine_tune(cfg, data, run_dir / "pair-sft", progress=progress)
+        model_dir = fine_tune(cfg, given, run_dir / "pair-sft", progress=progress)
     else:
-        model_dir = _train_star(cfg, run_dir, progress)
+        model_dir = _train_star(cfg, run_dir, given, progress)
     final = run_dir / "model"
     if model_dir != final and state.is_main_process:
         if final.exists():
@@ -109,29 +116,40 @@ def read_trace_files(spec: str) -> list[dict]:
     return records
 
 
-def correction_dataset(cfg: ExperimentConfig, records: list[dict]) -> CorrectionData:
-    """The configured dataset; an empty one is a UsageError, never a crash inside TRL."""
+def correction_dataset(cfg: ExperimentConfig, records: list[dict],
+                       trace_files: str = "") -> CorrectionData:
+    """The configured dataset; an empty one is a UsageError, never a crash inside TRL. When
+    the records come from `trace_files` (comma-separated), the error names any that ends in
+    a line cut short by a crash, the likely reason for missing traces."""
     name = dataset_name(cfg.train.method, cfg.sft.dataset)
     data = build_dataset(cfg.train.method, cfg.sft.dataset, records, seed=cfg.run.seed)
+    if not data.examples:  # the error alone, on one line: no summary line before it
+        files = [p.strip() for p in trace_files.split(",") if p.strip()]
+        cut = [p for p in files if ends_in_cut_line(p)]
+        fix = ("; ".join(f"{p} ends in a truncated line, left by a collection cut off mid-write: "
+                         f"rerun its `selfcorrect collect` to finish it" for p in cut)
+               or "collect more traces or use sft.dataset=d_plus")
+        raise UsageError(f"{name} is empty: {_EMPTY_HINT[cfg.sft.dataset]} "
+                         f"(in {data.n_traces} traces); {fix}")
     if process_state(cfg.model).is_main_process:
         click.echo(data.summary(name), err=True)
-    if not data.examples:
-        raise UsageError(f"{name} is empty: {_EMPTY_HINT[cfg.sft.dataset]} "
-                         f"(in {data.n_traces} traces); collect more traces or use sft.dataset=d_plus")
     return data
 
 
-def _train_star(cfg: ExperimentConfig, run_dir: Path, progress: bool) -> Path:
+def _train_star(cfg: ExperimentConfig, run_dir: Path, given: CorrectionData | None,
+                progress: bool) -> Path:
+    """STaR's rounds; round 1 trains on `given` (built from train.traces) when there is one."""
     latest = cfg.train.base_model
     for round_index in range(1, cfg.sft.star_rounds + 1):
         round_dir = run_dir / f"round-{round_index}"
-        if round_index == 1 and cfg.train.traces:
-            records = read_trace_files(cfg.train.traces)
+        if round_index == 1 and given is not None:
+            data = given
         else:
             records = read_traces(_collect_with(cfg, latest, round_dir / "collect", progress))
+            data = correction_dataset(cfg, records)
         if process_state(cfg.model).is_main_process:
             click.echo(f"STaR round {round_index}/{cfg.sft.star_rounds}", err=True)
-        latest = str(fine_tune(cfg, correction_dataset(cfg, records), round_dir, progress=progress))
+        latest = str(fine_tune(cfg, data, round_dir, progress=progress))
     return Path(latest)
 
 

@@ -90,6 +90,27 @@ def _read_all(found: Inputs, name: str, files: list[Path], read) -> list | None:
     return [read(f) for f in files] if files else None
 
 
+def refuse_all_missing(spec: dict, inputs: Inputs, spec_path) -> None:
+    """A spec none of whose runs exist is an error, not a table of MISSING: a check whose
+    inputs are all absent must not look like success. While any is there (one seed of
+    several, say), the absent ones stay MISSING per finding.
+
+    >>> spec = {"eval": {"base": ["runs/b"]}, "train": {}, "mismatch": ["runs/m/mismatch.jsonl"]}
+    >>> refuse_all_missing(spec, Inputs(missing={"base": ["runs/b/metrics.json"],
+    ...                                          "mismatch": ["runs/m/mismatch.jsonl"]}), "f.yaml")
+    Traceback (most recent call last):
+    ...
+    selfcorrect_cli.errors.UsageError: none of the 2 runs that f.yaml names is there: runs/b, runs/m/mismatch.jsonl (run the study first, or point --runs at its root)
+    """
+    named = [*(d for dirs in spec["eval"].values() for d in dirs),
+             *(d for dirs in spec["train"].values() for d in dirs), *spec["mismatch"]]
+    absent = [f for files in inputs.missing.values() for f in files]
+    if not named or len(absent) < len(named):
+        return
+    raise UsageError(f"none of the {len(named)} runs that {spec_path} names is there: "
+                     f"{', '.join(named)} (run the study first, or point --runs at its root)")
+
+
 def report_findings(spec_path: str | Path, out: str | Path | None = None,
                     runs: str | None = None, seeds: str | None = None) -> str:
     """Evaluate F1-F6 for a spec; write <out> (Markdown) and <out>.json when out is given."""
@@ -97,6 +118,7 @@ def report_findings(spec_path: str | Path, out: str | Path | None = None,
     if out is not None and Path(out).suffix == ".json":
         raise UsageError("--out names the Markdown file; the JSON is written beside it")
     inputs = load_inputs(spec)
+    refuse_all_missing(spec, inputs, spec_path)
     found = evaluate_findings(inputs)
     text = findings_table(found, inputs)
     if out is not None:

@@ -51,6 +51,11 @@ def load_model(cfg: ModelConfig):
     looks_local = path.startswith((".", "/", "~")) or Path(path).exists() or path.count("/") != 1
     if looks_local and not Path(path).expanduser().is_dir():
         raise UsageError(f"model checkpoint not found: {path} (run `selfcorrect pretrain` first?)")
+    # every Hugging Face checkpoint folder has a config.json; without it transformers falls
+    # through to guessing a tokenizer and fails far from the cause
+    if looks_local and not (Path(path).expanduser() / "config.json").is_file():
+        raise UsageError(f"{path} holds no model checkpoint (no config.json); expected a "
+                         f"folder written by `selfcorrect pretrain` or `train`")
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.dtype, device)
     try:
