@@ -12,7 +12,9 @@ the information in the first: checking a candidate is easier than producing one.
 `world.verdict` the attempt also states the check's conclusion (LOW, OK or HIGH), which a tiny
 model can read where it cannot compare the numbers; with `world.check_slip` the written
 product is sometimes off by one divisor, so the stated verdict is sometimes wrong (noisy
-verification). Both knobs act on every attempt of the solver, in either turn.
+verification); with `world.misread` the solver sometimes misreads the divisor and writes a
+consistent attempt for the wrong number. The knobs act on every attempt of the solver, in
+either turn, and `DivisionTask.mistake_kind` reads from an attempt's text which mistake it made.
 
 Errors come from capability: the pretraining solver looks at the divisor rounded down to a
 multiple of `solver_rounding` and guesses uniformly among the quotients that the rounded
@@ -31,9 +33,15 @@ from selfcorrect_cli.tasks.base import Problem, Task
 from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION
 
 _ANSWER = re.compile(r"A(\d+)\s*$")
+# The whole attempt as write_attempt lays it out; group 1 is the divisor its check is for. A
+# slip on the guess 0 writes the product -b, hence the sign.
+_ATTEMPT = re.compile(r"\d+:\d+\*\d+=\d+,\d+\*\d+\+\d+=\d+,"
+                      r"-?\d+\+(\d+)=-?\d+,(?:(?:LOW|OK|HIGH),)?A\d+")
 
 
 VERDICTS = ("LOW", "OK", "HIGH")
+# Why an attempt is right or wrong (DivisionTask.mistake_kind), in the order tables show them.
+MISTAKE_KINDS = ("right", "guess", "misread", "slip", "malformed")
 
 
 def verdict_from_check(a: int, b: int, written_product: int) -> str:
@@ -99,20 +107,55 @@ def solver_guess_range(a: int, b: int, world: WorldConfig) -> tuple[int, int]:
     (6, 9)
     """
     rounded = max(b - b % world.solver_rounding, 1)
-    low = a // (rounded + world.solver_rounding)
+    # The cap binds only for a misread divisor (a // b <= quotient_max for every problem), where
+    # it keeps the solver's guesses to the quotients it knows problems have.
+    low = min(a // (rounded + world.solver_rounding), world.quotient_max)
     high = min(a // rounded, world.quotient_max)
     return low, max(low, high)
 
 
+def divisor_misreadings(b: int, world: WorldConfig) -> list[int]:
+    """What b can be misread as: its leading digit one lower or one higher, where that is
+    still a divisor of the world. The leading digit is the one the solver reads
+    (solver_rounding), so misreading it changes its guesses; being off by one keeps them about
+    as near the answer as its own guesses are (a uniformly drawn digit would put many at the
+    ends of the quotient range, far from any answer).
+
+    >>> divisor_misreadings(23, WorldConfig()), divisor_misreadings(17, WorldConfig())
+    ([13, 33], [27])
+    """
+    place = 10 ** (len(str(b)) - 1)
+    return [b + step * place for step in (-1, 1)
+            if 1 <= b // place + step <= 9
+            and world.divisor_min <= b + step * place <= world.divisor_max]
+
+
+def misread_divisor(b: int, world: WorldConfig, rng: random.Random) -> int:
+    """The divisor as the solver misreads it: one of divisor_misreadings, uniformly (b itself
+    when there is none, so a narrow divisor range can leave misreads impossible).
+
+    >>> misread_divisor(23, WorldConfig(), random.Random(0)) in (13, 33)
+    True
+    """
+    readings = divisor_misreadings(b, world)
+    return rng.choice(readings) if readings else b
+
+
 def solve_like_pretraining_solver(a: int, b: int, world: WorldConfig, rng: random.Random) -> str:
-    """One attempt from the process that wrote the pretraining data, for either turn: a guess
-    uniform over the solver's range, with probability `world.check_slip` a slip of +-b in the
-    written product, and the verdict if `world.verdict`. Nothing here sees an earlier attempt."""
-    low, high = solver_guess_range(a, b, world)
+    """One attempt from the process that wrote the pretraining data, for either turn: with
+    probability `world.misread` it reads the divisor wrong (misread_divisor) and does all that
+    follows for the number it read; a guess uniform over the solver's range; for an attempt
+    that read b right, with probability `world.check_slip` a slip of +-b in the written
+    product; the verdict if `world.verdict`. So a wrong attempt has one cause, the one
+    `DivisionTask.mistake_kind` reads. Nothing here sees an earlier attempt."""
+    # Draw only when a knob is on, so a world without it keeps its random stream (and data).
+    read = (misread_divisor(b, world, rng)
+            if world.misread > 0 and rng.random() < world.misread else b)
+    low, high = solver_guess_range(a, read, world)
     guess = rng.randint(low, high)
-    # Draw only when slips are on, so a world without them keeps its random stream.
-    slip = rng.choice((-1, 1)) if world.check_slip > 0 and rng.random() < world.check_slip else 0
-    return write_attempt(a, b, guess, slip=slip, verdict=world.verdict)
+    slip = (rng.choice((-1, 1))
+            if read == b and world.check_slip > 0 and rng.random() < world.check_slip else 0)
+    return write_attempt(a, read, guess, slip=slip, verdict=world.verdict)
 
 
 def hash_split(a: int, b: int, world: WorldConfig) -> str:
@@ -179,3 +222,41 @@ class DivisionTask(Task):
     def verify(self, problem: Problem, response: str) -> float:
         answer = self.extract_answer(response)
         return float(answer is not None and int(answer) == int(problem.answer))
+
+    def mistake_kind(self, problem: Problem, response: str) -> str:
+        """Why an attempt is right or wrong, read from its text against the problem, so the
+        model's attempts get labels as well as the solver's:
+        - "right": the answer is right (whatever the check says; the label follows the reward);
+        - "malformed": wrong, and not laid out as an attempt;
+        - "guess": a wrong guess whose check is correct for the problem's divisor, so the
+          check (and its verdict) points the way;
+        - "misread": the check is correct, but for another divisor than the prompt's;
+        - "slip": the written check is wrong (a product, a step, the sum or the verdict does
+          not hold for its own numbers, or it is about another guess than the answer).
+
+        >>> task, problem = DivisionTask(WorldConfig()), Problem("184/23", "184/23", "8")
+        >>> task.mistake_kind(problem, "8:8*3=24,8*2+2=18,184+23=207,OK,A8")
+        'right'
+        >>> task.mistake_kind(problem, "7:7*3=21,7*2+2=16,161+23=184,LOW,A7")
+        'guess'
+        >>> task.mistake_kind(problem, "5:5*3=15,5*3+1=16,165+33=198,OK,A5")   # read 33
+        'misread'
+        >>> task.mistake_kind(problem, "7:7*3=21,7*2+2=16,184+23=207,OK,A7")   # 7*23 is 161
+        'slip'
+        >>> task.mistake_kind(problem, "7:7*3=21,A7"), task.mistake_kind(problem, "")
+        ('malformed', 'malformed')
+        """
+        text = response.strip()
+        if self.verify(problem, text):
+            return "right"
+        layout = _ATTEMPT.fullmatch(text)
+        if layout is None:
+            return "malformed"
+        a, b = map(int, problem.question.split("/"))
+        guess, divisor = int(self.extract_answer(text)), int(layout.group(1))
+        verdict = stated_verdict(text) is not None
+        if text == write_attempt(a, b, guess, verdict=verdict):
+            return "guess"
+        if divisor not in (0, b) and text == write_attempt(a, divisor, guess, verdict=verdict):
+            return "misread"
+        return "slip"
