@@ -1,13 +1,18 @@
+import doctest
+
 import numpy as np
 import pytest
 
+from selfcorrect_cli.measure import metrics
 from selfcorrect_cli.measure.metrics import (
     NEAR_COPY_RATIO,
     accuracy_by_attempt,
     answer_changed,
     answer_changed_rate,
+    change_rates,
     correction_metrics,
     edit_distance_ratio,
+    kind_metrics,
     near_copy_fraction,
     summarize,
 )
@@ -107,3 +112,39 @@ def test_summarize_fix_rate_is_undefined_when_every_first_attempt_is_right():
     out = summarize(np.array([[1, 1], [1, 0]]), np.array(["p", "q"]), np.zeros(2), 0.5,
                     bootstrap_samples=10)
     assert out["fix_rate"] is None and out["delta_c2i"] == 0.5
+
+
+def test_worked_examples():
+    assert doctest.testmod(metrics).failed == 0
+
+
+@pytest.mark.parametrize("r1, changed, expected", [
+    # (after right, after wrong, discrimination), counted by hand
+    ([1, 1, 0, 0], [False, False, True, True], (0.0, 1.0, 1.0)),    # changes only the wrong
+    ([1, 1, 0, 0], [True, False, True, False], (0.5, 0.5, 0.0)),    # one rate whatever y1
+    ([1, 1, 1, 0], [True, True, True, False], (1.0, 0.0, -1.0)),    # changes only the right
+    ([0, 0, 0], [True, False, False], (None, 1 / 3, None)),         # nothing right at t1
+])
+def test_change_rates(r1, changed, expected):
+    got = change_rates(r1, changed)
+    keys = ("change_rate_after_right", "change_rate_after_wrong", "discrimination")
+    for key, value in zip(keys, expected):
+        assert got[key] is None if value is None else got[key] == pytest.approx(value)
+    with pytest.raises(ValueError):
+        change_rates([1, 0], [True])
+
+
+def test_kind_metrics_hand_computed_and_adding_up_to_the_totals():
+    kinds = ["right", "right", "guess", "guess", "guess", "guess", "misread", "slip"]
+    r1 = [1, 1, 0, 0, 0, 0, 0, 0]
+    r2 = [1, 0, 1, 1, 1, 0, 0, 1]
+    m = kind_metrics(kinds, r1, r2)
+    assert m["guess"] == {"share_t1": 0.5, "delta_i2c": 0.375, "fix_rate": 0.75}
+    assert m["misread"] == {"share_t1": 0.125, "delta_i2c": 0.0, "fix_rate": 0.0}
+    assert m["slip"] == {"share_t1": 0.125, "delta_i2c": 0.125, "fix_rate": 1.0}
+    assert m["right"] == {"share_t1": 0.25, "delta_i2c": 0.0, "fix_rate": None}
+    totals = correction_metrics(r1, r2)
+    assert sum(k["share_t1"] for k in m.values()) == pytest.approx(1.0)
+    assert sum(k["delta_i2c"] for k in m.values()) == pytest.approx(totals["delta_i2c"])
+    with pytest.raises(ValueError):
+        kind_metrics(["guess"], [0, 1], [1, 1])

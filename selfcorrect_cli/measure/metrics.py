@@ -90,6 +90,58 @@ def answer_changed_rate(first: list, second: list) -> float:
     return sum(answer_changed(a, b) for a, b in zip(first, second)) / len(first)
 
 
+def change_rates(r1, changed) -> dict[str, float | None]:
+    """How often the second answer differs from the first after a right first attempt and
+    after a wrong one, and their difference, the discrimination. A collapsed corrector changes
+    at one rate whatever its first attempt (discrimination 0); an adaptive one changes the
+    wrong ones (towards 1). A rate with no first attempt of its kind is None, and so is the
+    difference then.
+
+    >>> change_rates([1, 1, 1, 1, 0, 0], [False, False, False, True, True, False])
+    {'change_rate_after_right': 0.25, 'change_rate_after_wrong': 0.5, 'discrimination': 0.25}
+    >>> change_rates([1, 1], [True, False])["discrimination"] is None
+    True
+    """
+    r1 = np.asarray(r1, dtype=float)
+    changed = np.asarray(changed, dtype=bool)
+    if r1.shape != changed.shape or r1.size == 0:
+        raise ValueError("need the same, non-zero number of first rewards and change flags")
+    right, wrong = r1 == 1, r1 == 0
+    after_right = float(changed[right].mean()) if right.any() else None
+    after_wrong = float(changed[wrong].mean()) if wrong.any() else None
+    both = after_right is not None and after_wrong is not None
+    return {"change_rate_after_right": after_right, "change_rate_after_wrong": after_wrong,
+            "discrimination": after_wrong - after_right if both else None}
+
+
+def kind_metrics(first_kinds: list[str], r1, r2) -> dict[str, dict]:
+    """Per kind of first attempt (Task.mistake_kind): its share of all trajectories, its
+    Delta i->c (wrong at t1 with this kind, right at t2, as a fraction of ALL trajectories, so
+    the kinds' i->c add up to Delta i->c) and its fix rate, i->c over the share of wrong first
+    attempts of this kind (None for a kind with none, such as "right").
+
+    >>> m = kind_metrics(["right", "guess", "guess", "misread"], [1, 0, 0, 0], [1, 1, 0, 0])
+    >>> m["guess"]
+    {'share_t1': 0.5, 'delta_i2c': 0.25, 'fix_rate': 0.5}
+    >>> m["misread"]
+    {'share_t1': 0.25, 'delta_i2c': 0.0, 'fix_rate': 0.0}
+    >>> m["right"]
+    {'share_t1': 0.25, 'delta_i2c': 0.0, 'fix_rate': None}
+    """
+    kinds = np.asarray(first_kinds, dtype=object)
+    r1, r2 = np.asarray(r1, dtype=float), np.asarray(r2, dtype=float)
+    if not (kinds.shape == r1.shape == r2.shape) or kinds.size == 0:
+        raise ValueError("need the same, non-zero number of first kinds and rewards")
+    out = {}
+    for kind in sorted(set(first_kinds)):
+        of_kind = kinds == kind
+        wrong = float((of_kind * (1 - r1)).mean())
+        i2c = float((of_kind * (1 - r1) * r2).mean())
+        out[kind] = {"share_t1": float(of_kind.mean()), "delta_i2c": i2c,
+                     "fix_rate": i2c / wrong if wrong > 0 else None}
+    return out
+
+
 def accuracy_by_attempt(rewards: np.ndarray) -> list[float]:
     """Acc@t for t = 1..T from a (N, T) reward matrix.
 
