@@ -24,6 +24,11 @@ def test_pretrain_collect_eval_end_to_end(tiny_base, tmp_path):
     assert metrics["delta"] == pytest.approx(metrics["delta_i2c"] - metrics["delta_c2i"])
     assert len(metrics["accuracy_by_attempt"]) == 3
     assert len(metrics["edit_distance_ratios"]) == 24
+    # the built-in world labels every attempt, so the first attempts' kinds make up the whole
+    kinds = metrics["mistake_kinds"]
+    assert sum(k["share_t1"] for k in kinds.values()) == pytest.approx(1.0)
+    assert sum(k["delta_i2c"] for k in kinds.values()) == pytest.approx(metrics["delta_i2c"])
+    assert "discrimination" in metrics
     for name in ("config.yaml", "command.txt", "git_commit.txt", "traces.jsonl"):
         assert (tmp_path / "ev" / name).exists()
 
@@ -33,7 +38,8 @@ def test_pretrain_collect_eval_end_to_end(tiny_base, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "tr" / "traces.jsonl").read_text().splitlines()]
     assert len(rows) == 10 and {r["split"] for r in rows} == {"train"}
     assert rows[0]["turns"][1]["prompt"] == "check and retry"
-    assert set(rows[0]["turns"][0]) == {"prompt", "response", "answer", "reward"}
+    assert set(rows[0]["turns"][0]) == {"prompt", "response", "answer", "reward",
+                                        "kind"}  # the built-in world labels its attempts
 
 
 def test_resume_after_interruption_gives_the_same_traces(tiny_base, tmp_path):

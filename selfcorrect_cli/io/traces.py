@@ -7,6 +7,8 @@ One line per trajectory:
      "reward": 1.0}], "sampling": {...}, "model": "runs/base/model", "seed": 0}
 Turn t's `prompt` is the user message that asked for it: the problem for turn 1, the
 correction instruction after that; with the earlier turns it gives the whole conversation.
+A turn also has `kind`, why it is right or wrong (Task.mistake_kind: "right", "guess", ...),
+where the task can tell; other tasks' turns have no such key.
 
 The file only ever grows by whole lines (runs.append_jsonl); a line cut short by a crash is
 dropped on the next read, so an interrupted collection leaves a valid file and resumes.
@@ -30,14 +32,22 @@ def trajectory_record(trajectory, task, split: str, sampling: dict, model: str, 
         "task": task.name,
         "split": split,
         "gold": trajectory.problem.answer,
-        "turns": [
-            {"prompt": p, "response": a.response, "answer": a.answer, "reward": a.reward}
-            for p, a in zip(prompts, trajectory.attempts)
-        ],
+        "turns": [turn_record(task, trajectory.problem, p, a.response, a.answer, a.reward)
+                  for p, a in zip(prompts, trajectory.attempts)],
         "sampling": sampling,
         "model": model,
         "seed": seed,
     }
+
+
+def turn_record(task, problem, prompt: str, response: str, answer: str | None,
+                reward: float) -> dict:
+    """One turn of a trace record, labelled with its mistake kind where the task gives one."""
+    turn = {"prompt": prompt, "response": response, "answer": answer, "reward": reward}
+    kind = task.mistake_kind(problem, response)
+    if kind is not None:
+        turn["kind"] = kind
+    return turn
 
 
 def read_traces(path: Path, repair: bool = False) -> list[dict]:

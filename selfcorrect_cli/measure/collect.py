@@ -25,7 +25,13 @@ from selfcorrect_cli.io.run_dir import (
     write_json_atomic,
 )
 from selfcorrect_cli.io.traces import read_traces, trajectory_record
-from selfcorrect_cli.measure.metrics import answer_changed_rate, edit_distance_ratio, summarize
+from selfcorrect_cli.measure.metrics import (
+    answer_changed,
+    change_rates,
+    edit_distance_ratio,
+    kind_metrics,
+    summarize,
+)
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.rollout.processes import gather_lists, on_own_device, process_state
@@ -121,8 +127,15 @@ def metrics_from_traces(records: list[dict], bootstrap_samples: int, seed: int =
     second = [r["turns"][1] for r in records]
     ratios = np.array([edit_distance_ratio(a["response"], b["response"])
                        for a, b in zip(first, second)])
-    changed = answer_changed_rate([a["answer"] for a in first], [b["answer"] for b in second])
-    return summarize(rewards, groups, ratios, changed, bootstrap_samples, seed)
+    changed = [answer_changed(a["answer"], b["answer"]) for a, b in zip(first, second)]
+    metrics = summarize(rewards, groups, ratios, float(np.mean(changed)), bootstrap_samples, seed)
+    metrics.update(change_rates(rewards[:, 0], changed))
+    # Per-kind entries only where every first attempt has a label (tasks that cannot tell have
+    # none, and traces from before labels existed would give a mix that is not the whole).
+    if all("kind" in turn for turn in first):
+        metrics["mistake_kinds"] = kind_metrics([turn["kind"] for turn in first],
+                                                rewards[:, 0], rewards[:, 1])
+    return metrics
 
 
 def format_metrics_table(metrics: dict) -> str:
