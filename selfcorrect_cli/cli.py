@@ -139,6 +139,27 @@ def table(out, title, runs):
     click.echo(f"table written to {out}")
 
 
+@cli.command()
+@click.argument("run", type=str, metavar="RUN")
+@click.option("--step", type=int, default=None,
+              help="Evaluation to show: the training step as in train_log.jsonl (SCoRe), or the "
+                   "round (STaR, Pair-SFT). Default: the latest.")
+@click.option("--changed-only", is_flag=True,
+              help="Only the conversations whose answer changed between attempts.")
+def samples(run, step, changed_only):
+    """Print what the model wrote: the sample conversations in RUN/samples.jsonl.
+
+    RL runs keep score.sample_conversations held-out conversations from each periodic
+    evaluation, SFT runs from the model of each round; each attempt is marked right or WRONG.
+    """
+    from selfcorrect_cli.io.samples import show_samples
+
+    def mark(right: bool) -> str:  # colour only reaches a terminal: click.echo strips it
+        return click.style("right", fg="green") if right else click.style("WRONG", fg="red")
+
+    click.echo(show_samples(run, step, changed_only, mark))
+
+
 @cli.command("check-references")
 @click.option("--task", "task_name", default=None, help="Task name; overrides task.name "
               "(gsm8k, math, math500, humaneval, mbpp).")

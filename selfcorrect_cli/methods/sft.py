@@ -11,7 +11,8 @@ end-of-turn token) and never the first attempt.
   fine-tunes the *base* model again on that round's data only.
 
 The run directory gets one folder per fine-tuning run (train_log.jsonl, dataset.json, and
-run.report_to's tracker logs) and the final Hugging Face checkpoint in <run.out_dir>/model.
+run.report_to's tracker logs), the final Hugging Face checkpoint in <run.out_dir>/model, and
+samples.jsonl: what each round's model writes on a few held-out problems (step = the round).
 
 Under `accelerate launch` the Trainer runs DDP with sft.batch_size split over the processes
 (it stays the batch of one optimizer step), STaR's collection is shared out by collect.py, and
@@ -26,12 +27,13 @@ import shutil
 from pathlib import Path
 
 import click
+import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 from trl import SFTConfig as TrlSFTConfig
 from trl import SFTTrainer
 
-from selfcorrect_cli.config import ExperimentConfig
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import (
     append_jsonl,
@@ -39,6 +41,7 @@ from selfcorrect_cli.io.run_dir import (
     prepare_run_dir,
     write_json_atomic,
 )
+from selfcorrect_cli.io.samples import SampleLog, pick
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import collect_traces
@@ -48,10 +51,11 @@ from selfcorrect_cli.methods.correction_data import (
     dataset_name,
     to_prompt_completion,
 )
+from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device
 from selfcorrect_cli.rollout.processes import process_state
 from selfcorrect_cli.tasks import build_task
-from selfcorrect_cli.tasks.held_out import refuse_held_out_sft_data
+from selfcorrect_cli.tasks.held_out import held_out_problems, refuse_held_out_sft_data
 from selfcorrect_cli.world.pretrain import save_checkpoint
 
 _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
@@ -71,7 +75,7 @@ def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
         prepare_run_dir(cfg)
     state.wait_for_everyone()
     if cfg.train.method == "pair-sft":
-        model_dir = fine_tune(cfg, given, run_dir / "pair-sft", progress=progress)
+        model_dir = fine_tune(cfg, given, run_dir / "pair-sft", progress=progress, samples_at=1)
     else:
         model_dir = _train_star(cfg, run_dir, given, progress)
     final = run_dir / "model"
@@ -149,7 +153,7 @@ def _train_star(cfg: ExperimentConfig, run_dir: Path, given: CorrectionData | No
             data = correction_dataset(cfg, records)
         if process_state(cfg.model).is_main_process:
             click.echo(f"STaR round {round_index}/{cfg.sft.star_rounds}", err=True)
-        latest = str(fine_tune(cfg, data, round_dir, progress=progress))
+        latest = str(fine_tune(cfg, data, round_dir, progress=progress, samples_at=round_index))
     return Path(latest)
 
 
@@ -165,19 +169,25 @@ def _collect_with(cfg: ExperimentConfig, model_path: str, out_dir: Path, progres
 class TrainLogCallback(TrainerCallback):
     """Appends loss, learning rate and samples seen to train_log.jsonl at every Trainer log,
     and the same rows to run.report_to's trackers (logs in the same folder); main process only.
+    With `samples_at`, the trained model's sample conversations are written at that step
+    (the round) when training ends, while the trackers are still open.
     """
 
-    def __init__(self, cfg: ExperimentConfig, path: Path, n_examples: int):
+    def __init__(self, cfg: ExperimentConfig, path: Path, n_examples: int,
+                 samples_at: int | None = None):
         self.cfg = cfg
         self.path = path
         self.n_examples = n_examples
+        self.samples_at = samples_at
         self.trackers = []
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.trackers = start_trackers(self.cfg, self.path.parent)
 
-    def on_train_end(self, args, state, control, **kwargs):
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.is_world_process_zero and self.samples_at is not None:
+            write_samples(self.cfg, self.samples_at, model, processing_class, self.trackers)
         finish_trackers(self.trackers)
         self.trackers = []
 
@@ -201,9 +211,30 @@ class TrainLogCallback(TrainerCallback):
         log_row(self.trackers, row)
 
 
+def write_samples(cfg: ExperimentConfig, step: int, model, tokenizer, trackers: list) -> None:
+    """The model's sample conversations at `step` (io/samples.py): greedy, two attempts, on the
+    held-out problems that SCoRe's evaluations draw them from, so the two compare."""
+    if not cfg.score.sample_conversations:
+        return
+    task = build_task(cfg)
+    held_out = held_out_problems(cfg, task)[: cfg.score.eval_problems]
+    problems = pick(held_out, cfg.score.sample_conversations, cfg.run.seed)
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.sampling.max_new_tokens,
+                              attempts=2, batch_size=cfg.sampling.batch_size)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
+                               progress=False)
+    model.train(was_training)
+    SampleLog(Path(cfg.run.out_dir), step, trackers).write(task, trajectories)
+
+
 def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
-                  callbacks: tuple = (), progress: bool = True) -> SFTTrainer:
-    """An SFTTrainer over `data` that starts from `train.base_model`."""
+                  callbacks: tuple = (), progress: bool = True,
+                  samples_at: int | None = None) -> SFTTrainer:
+    """An SFTTrainer over `data` that starts from `train.base_model` (with `samples_at`, see
+    TrainLogCallback)."""
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.path = cfg.train.base_model
     if model_cfg.dtype == "auto":
@@ -228,12 +259,16 @@ def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
         log_path.unlink(missing_ok=True)
     return SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                       processing_class=tokenizer,
-                      callbacks=[TrainLogCallback(cfg, log_path, len(rows)), *callbacks])
+                      callbacks=[TrainLogCallback(cfg, log_path, len(rows), samples_at),
+                                 *callbacks])
 
 
 def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
-              callbacks: tuple = (), progress: bool = True) -> Path:
-    """Fine-tune `train.base_model` on `data`; saves and returns <out_dir>/model."""
+              callbacks: tuple = (), progress: bool = True,
+              samples_at: int | None = None) -> Path:
+    """Fine-tune `train.base_model` on `data`; saves and returns <out_dir>/model. With
+    `samples_at` (a round), the trained model's sample conversations go to the run's
+    samples.jsonl at that step."""
     main = process_state(cfg.model).is_main_process
     out_dir.mkdir(parents=True, exist_ok=True)
     if main:
@@ -241,7 +276,7 @@ def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
             "name": dataset_name(cfg.train.method, cfg.sft.dataset), "tuples": len(data.examples),
             "traces": data.n_traces, "problems": data.n_problems,
             "problems_used": len({c.problem_id for c in data.examples})})
-    trainer = build_trainer(cfg, data, out_dir, callbacks, progress)
+    trainer = build_trainer(cfg, data, out_dir, callbacks, progress, samples_at)
     trainer.train()
     model = trainer.model  # the model itself, not its DDP wrapper
     model.eval()
