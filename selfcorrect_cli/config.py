@@ -79,6 +79,11 @@ class WorldConfig:
     check_slip: float = field(default=0.25, metadata=within(0, 1))
     """Probability that an attempt's written product is off by +-b (an arithmetic slip), so that
     its check, and its verdict, point the wrong way for some guesses. Same for both turns."""
+    misread: float = field(default=0.0, metadata=within(0, 1))
+    """Probability that the solver misreads the divisor's leading digit by one (23 read as 13
+    or 33) and writes the whole attempt, check and verdict, for the number it read: a second
+    kind of mistake, whose check is consistent but about another divisor. Same for both turns;
+    0 (our default until calibration picks one) keeps the earlier world and its data bitwise."""
 
 
 @dataclass
@@ -267,6 +272,26 @@ class ScoreConfig:
     vocabularies) or sampled (beta * log pi(y)/pi_ref(y) subtracted from each turn's reward
     before the baseline: the sequence-level KL penalty of the paper's objective; large
     vocabularies). See methods/losses.py for the gradient of each."""
+    advantage_norm: Literal["none", "verifier_spread"] = "none"
+    """none, or verifier_spread: in Stage II each turn's advantages are rescaled to the spread
+    (std over the batch) of the advantages its plain verifier reward (r1 or r2) would give, so
+    that the shaping bonus and the return change the direction of an update, never its size
+    against the KL term and the gradient clip: beta means the same in both stages. Stage I,
+    and alpha 0 under per-turn credit, are unchanged (the factor is exactly 1)."""
+    turn2_baseline: Literal["chain", "first_attempt"] = "chain"
+    """Turn-2 baseline of chain rollouts in Stage II: chain (leave-one-out over the problem's
+    other trajectories, whose first attempts differ) or first_attempt (the -alpha * r1 part of
+    the shaped reward, fixed once y1 is drawn, is left out of the turn-2 advantage: unbiased,
+    and without the noise of other first attempts' rewards). Trees condition on y1 anyway."""
+    kl_target_turn1: float = field(default=0.0, metadata=at_least(0))
+    """Stage II (and one-stage methods): adapt turn 1's KL coefficient toward this KL to the
+    reference, in nats per first attempt (Ziegler et al. 2019's proportional controller,
+    starting from the coefficient turn 1 had in Stage I); 0 keeps beta1 fixed (the paper)."""
+    kl_target_turn2: float = field(default=0.0, metadata=at_least(0))
+    """The same for turn 2 (starting from beta1); 0 keeps beta1 fixed."""
+    kl_adapt_rate: float = field(default=0.1, metadata=above(0))
+    """Controller gain: each step multiplies beta by 1 + rate * clip((KL - target) / target,
+    -0.2, 0.2), at most 2% a step at 0.1."""
     turn2_samples: int = field(default=1, metadata=at_least(1))
     """Tree rollouts: second attempts sampled under each first attempt (1 = a chain). With m > 1
     the turn-2 baseline is the mean over siblings that share the first attempt."""
@@ -285,6 +310,11 @@ class ScoreConfig:
     """Steps between greedy two-turn evaluations on held-out problems (0 = never)."""
     eval_problems: int = field(default=256, metadata=at_least(1))
     """Held-out problems in each periodic evaluation."""
+    sample_conversations: int = field(default=8, metadata=at_least(0))
+    """Conversations of each periodic evaluation (and of each SFT round's model) written to
+    <run.out_dir>/samples.jsonl and the trackers for a person to read (`selfcorrect samples`):
+    the same ones every time, drawn by run.seed from the first eval_problems held-out problems
+    (0 = none; not part of the paper's method)."""
 
 
 @dataclass

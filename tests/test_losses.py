@@ -7,7 +7,8 @@ import torch
 
 from selfcorrect_cli.config import ScoreConfig
 from selfcorrect_cli.methods import losses
-from selfcorrect_cli.methods.policy_update import turn_advantages, turn_betas
+from selfcorrect_cli.methods.kl_control import KLController
+from selfcorrect_cli.methods.policy_update import turn_advantages
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.tasks.prompts import BUILTIN_CORRECTION_INSTRUCTION, conversation
 from selfcorrect_cli.world.tiny_model import build_tokenizer
@@ -111,10 +112,77 @@ def test_turn_advantages_stage1_star_offline_and_single_turn():
     assert turn_advantages(s, rewards[:, :1], stage=2).tolist() == [[-1], [1]]
 
 
-def test_turn_betas():
-    s = ScoreConfig(beta1=0.01, beta2=0.1)
-    assert turn_betas(s, 1) == [0.1, 0.01] and turn_betas(s, 2) == [0.01, 0.01]
-    assert turn_betas(ScoreConfig(turns=1, beta1=0.01), 2) == [0.01]
+def test_fixed_kl_schedule():
+    kl = KLController(ScoreConfig(beta1=0.01, beta2=0.1))
+    assert kl.betas(1) == [0.1, 0.01] and kl.betas(2) == [0.01, 0.01]
+    kl.observe(2, [50.0, 50.0])  # no target: nothing adapts
+    assert kl.betas(2) == [0.01, 0.01]
+    assert KLController(ScoreConfig(turns=1, beta1=0.01)).betas(2) == [0.01]
+
+
+def test_kl_controller_adapts_each_turn_toward_its_target_and_resumes():
+    s = ScoreConfig(beta1=0.05, beta2=0.5, kl_target_turn1=1.0, kl_target_turn2=2.0)
+    kl = KLController(s)
+    kl.observe(1, [9.0, 9.0])  # Stage I never adapts
+    assert kl.betas(2) == [0.5, 0.05]  # turn 1 takes over from beta2
+    kl.observe(2, [3.0, 1.0])  # turn 1 above its target (+20% clipped), turn 2 below (-50%)
+    assert kl.betas(2) == pytest.approx([0.5 * 1.02, 0.05 * 0.98])
+    kl.observe(2, [1.1, 2.0])  # error +0.1 -> +1%; on target -> unchanged
+    assert kl.betas(2) == pytest.approx([0.5 * 1.02 * 1.01, 0.05 * 0.98])
+    resumed = KLController(s)
+    resumed.load_state_dict(kl.state_dict())
+    assert resumed.betas(2) == kl.betas(2)
+    # without a Stage I (single-turn RL, naive two-turn RL) turn 1 starts from beta1
+    one_stage = KLController(ScoreConfig(stage1_steps=0, beta1=0.05, kl_target_turn1=1.0))
+    assert one_stage.betas(2) == [0.05, 0.05]
+
+
+@pytest.mark.parametrize("rewards, chain, first_attempt", [
+    # one problem, n = 2, alpha 10, Stage II. Both second attempts right, first attempts differ:
+    # the chain baseline hands turn 2 the first attempts' difference (+-10), which no turn-2
+    # token caused; leaving -alpha * r1 out gives 11 - 11 = 0.
+    ([[0.0, 1.0], [1.0, 1.0]], [[-1, 10], [1, -10]], [[-1, 0], [1, 0]]),
+    # same first attempts: both baselines agree (shaped 11 and 0)
+    ([[0.0, 1.0], [0.0, 0.0]], [[0, 11], [0, -11]], [[0, 11], [0, -11]]),
+])
+def test_turn2_baseline_that_conditions_on_the_first_attempt(rewards, chain, first_attempt):
+    rewards = torch.tensor(rewards)
+    s = ScoreConfig(alpha=10.0, samples_per_problem=2)
+    assert turn_advantages(s, rewards, stage=2).tolist() == chain
+    s.turn2_baseline = "first_attempt"
+    assert turn_advantages(s, rewards, stage=2).tolist() == first_attempt
+
+
+@pytest.mark.parametrize("rewards, expected", [
+    # chain advantages [[-1, 10], [1, -10]]; plain r2 advantages are 0 (both right): turn 2
+    # keeps the shaped direction at the plain size, 0; turn 1 (r1 itself) keeps its size
+    ([[0.0, 1.0], [1.0, 1.0]], [[-1, 0], [1, 0]]),
+    # shaped turn 2 [11, -11] at the spread of plain [1, -1]; turn 1 all 0 stays 0
+    ([[0.0, 1.0], [0.0, 0.0]], [[0, 1], [0, -1]]),
+])
+def test_verifier_spread_keeps_shaped_advantages_in_reward_units(rewards, expected):
+    s = ScoreConfig(alpha=10.0, samples_per_problem=2, advantage_norm="verifier_spread")
+    assert turn_advantages(s, torch.tensor(rewards), stage=2).tolist() == expected
+
+
+def test_stage2_fixes_change_nothing_where_they_should_not():
+    torch.manual_seed(0)
+    rewards = torch.randint(0, 2, (32, 2)).float()
+    today = ScoreConfig(samples_per_problem=8)
+    fixed = ScoreConfig(samples_per_problem=8, advantage_norm="verifier_spread",
+                        turn2_baseline="first_attempt", kl_target_turn1=0.5)
+    # Stage I reads none of them
+    assert torch.equal(turn_advantages(today, rewards, 1), turn_advantages(fixed, rewards, 1))
+    # alpha 0 under per-turn credit: the shaped rewards are the plain ones (factor exactly 1)
+    today.alpha = fixed.alpha = 0.0
+    assert torch.equal(turn_advantages(today, rewards, 2), turn_advantages(fixed, rewards, 2))
+
+
+def test_star_stage2_with_sampled_kl_keeps_the_penalty():
+    s = ScoreConfig(samples_per_problem=2, stage2_update="star", kl_estimator="sampled")
+    rewards = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    penalty = torch.tensor([[0.1, 0.2], [0.3, 0.4]])
+    assert torch.allclose(turn_advantages(s, rewards, 2, penalty), rewards - penalty)
 
 
 def test_tree_advantages_hand_computed():

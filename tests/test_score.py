@@ -15,7 +15,9 @@ from safetensors.torch import load_file
 from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import ModelConfig, load_config
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.checkpoints import CheckpointChooser
 from selfcorrect_cli.methods import losses, policy_update, score
+from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.division import DivisionTask
@@ -56,15 +58,112 @@ def base_traces(tiny_base, tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", list(score.METHODS))
-def test_two_steps_of_each_method_change_the_weights(method, tiny_base, base_traces, tmp_path):
+def test_two_steps_of_each_method_train_on_an_earnable_reward(method, tiny_base, base_traces,
+                                                              tmp_path, monkeypatch):
+    _odd_length_reward(monkeypatch)  # at reward 0 Adam would move the weights anyway
     out = tmp_path / method
     _invoke("train", "--method", method, *_sets(
         [f"train.base_model={tiny_base}", f"run.out_dir={out}", f"train.traces={base_traces}",
          *TINY_RL]))
     assert _changed(_weights(tiny_base), _weights(out / "model"))
-    log = (out / "train_log.jsonl").read_text().splitlines()
-    assert len(log) == 2 and "train/kl_turn1" in log[0] and "eval/acc_t2" in log[1]
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and "eval/acc_t2" in log[1]
+    assert log[0]["train/grad_norm"] > 1e-3  # a real policy gradient, not Adam's noise
+    assert ("train/reward_t2" in log[0]) == (method != "single-turn-rl")
     assert (out / "checkpoint_choice.json").exists()
+
+
+# What each method's update weights each turn by, from the same rewards (n = 2 samples of one
+# problem, alpha 10): (r1, r2) = (0, 1), a fix, and (1, 1), kept. Stage II unless it has none.
+FIX_AND_KEEP = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+METHOD_ADVANTAGES = {
+    # Stage I: turn 1 untrained (held by beta2), turn 2 by r2 alone (equal here: 0)
+    ("score", 1): [[0, 0], [0, 0]],
+    # Stage II: turn 1 by r1, turn 2 by r2 + 10 (r2 - r1): 11 against 1
+    ("score", 2): [[-1, 10], [1, -10]],
+    # the return pays turn 1 r1 + shaped r2: 11 against 2, so the wrong first attempt that
+    # turn 2 fixed is preferred (sandbagging)
+    ("score-return", 2): [[9, 10], [-9, -10]],
+    ("single-turn-rl", 2): [[-1], [1]],
+    ("no-shaping", 2): [[-1, 0], [1, 0]],
+    ("naive-two-turn", 2): [[-1, 0], [1, 0]],
+    ("star-stage2", 2): [[0, 1], [1, 1]],
+    ("offline-turn1", 2): [[0, 10], [0, -10]],
+}
+
+
+@pytest.mark.parametrize("method, stage", list(METHOD_ADVANTAGES))
+def test_what_each_method_trains_each_turn_by(method, stage):
+    s = score.method_config(load_config(None, [f"train.method={method}", "train.traces=x",
+                                               "score.samples_per_problem=2"])).score
+    rewards = FIX_AND_KEEP[:, : s.turns]
+    assert policy_update.turn_advantages(s, rewards, stage).tolist() == METHOD_ADVANTAGES[
+        (method, stage)]
+
+
+def test_kl_coefficients_per_method_and_stage():
+    def betas(method, stage, *sets):
+        s = score.method_config(load_config(None, [f"train.method={method}", "score.beta1=0.05",
+                                                   "score.beta2=0.5", *sets])).score
+        return KLController(s).betas(stage)
+
+    assert betas("score", 1) == [0.5, 0.05] and betas("score", 2) == [0.05, 0.05]
+    assert betas("single-turn-rl", 2) == [0.05]
+    # a turn-1 target takes over from beta2 after a Stage I, from beta1 without one
+    assert betas("score", 2, "score.kl_target_turn1=1") == [0.5, 0.05]
+    assert betas("naive-two-turn", 2, "score.kl_target_turn1=1") == [0.05, 0.05]
+
+
+def test_zero_reward_gives_no_policy_gradient_and_an_earnable_one_does(tiny_base, monkeypatch):
+    """At the first step the policy is the reference, so the KL has no gradient: all of it comes
+    from the rewards. The old weight-change test passed at reward 0 (Adam steps on 4e-7)."""
+    cfg = score.method_config(load_config(None, ["train.method=score", *TINY_RL]))
+    accelerator = Accelerator(cpu=True)
+    model_cfg = ModelConfig(path=str(tiny_base), device="cpu")
+    (policy, tokenizer), (reference, _) = load_model(model_cfg), load_model(model_cfg)
+    task = build_task(cfg)
+    problems = score._problems_for_step(cfg, task.load("train"), 0, accelerator)
+    norms = []
+    for earnable in (False, True):
+        if earnable:
+            _odd_length_reward(monkeypatch)
+        trajectories = score._sample(cfg, accelerator, policy, tokenizer, task, problems, None, 0)
+        stats = policy_update.policy_step(cfg, accelerator, policy, reference, _KeepGrad(policy),
+                                          tokenizer, trajectories, 2, 0, torch.float32)
+        norms.append(stats["train/grad_norm"])
+    assert norms[0] < 1e-5 < 1e-3 < norms[1]
+
+
+class _KeepGrad:
+    """An optimizer that never steps, so the policy stays the reference."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def step(self):
+        pass
+
+    def zero_grad(self, set_to_none=True):
+        self.policy.zero_grad(set_to_none=set_to_none)
+
+
+def test_checkpoint_chooser_keeps_the_best_final_stage_window():
+    chooser = CheckpointChooser(selection_turn=2, final_stage=2)
+    for reward in (0.9, 0.9):  # Stage I windows are never candidates
+        chooser.observe(1, {"train/reward_t2": reward})
+    assert chooser.consider(2) is False and chooser.best is None
+    chooser.observe(2, {"train/reward_t2": 0.25})
+    chooser.observe(2, {"train/reward_t2": 0.75})
+    assert chooser.consider(4) is True  # mean 0.5
+    chooser.observe(2, {"train/reward_t2": 0.125})
+    assert chooser.consider(5) is False  # 0.125 < 0.5
+    chooser.observe(2, {"train/reward_t2": 0.5})
+    assert chooser.consider(6) is True  # a tie goes to the later checkpoint
+    assert chooser.best == {"step": 6, "reward": 0.5}
+    assert [c["step"] for c in chooser.candidates] == [4, 5, 6]
+    again = CheckpointChooser(selection_turn=2, final_stage=2)
+    again.load_state_dict(chooser.state_dict())
+    assert again.best == chooser.best and "reward_t2" in again.rule
 
 
 def test_method_table_maps_ablations_to_settings():
@@ -104,7 +203,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkey
     original = score._update
 
     def interrupt_at_step_3(*args):
-        if args[-2] == 3:  # the step; the compute dtype comes last
+        if args[-3] == 3:  # the step; the compute dtype and the KL coefficients follow
             raise KeyboardInterrupt
         return original(*args)
 
@@ -132,7 +231,7 @@ def test_stage2_from_a_shared_stage1_equals_training_stage1_again(tiny_base, tmp
     shared = _cfg(tiny_base, tmp_path / "shared", [*every, "train.method=score-return",
                                                    f"score.stage1_from={tmp_path / 'score'}"])
     original, stages = score._update, []
-    monkeypatch.setattr(score, "_update", lambda *args: stages.append(args[-3]) or original(*args))
+    monkeypatch.setattr(score, "_update", lambda *args: stages.append(args[-4]) or original(*args))
     for cfg in (own, shared):
         score.train_score(cfg, progress=False)
     assert stages == [1, 1, 2, 2, 2, 2]  # the shared run trained Stage II only

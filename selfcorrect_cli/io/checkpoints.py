@@ -73,13 +73,17 @@ class CheckpointChooser:
 
 
 def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: CheckpointChooser,
-                        step: int, is_best: bool, end_of_stage1: bool = False) -> None:
+                        step: int, is_best: bool, end_of_stage1: bool = False,
+                        extras: dict | None = None) -> None:
+    """`extras`: name -> object with state_dict() (e.g. the KL controller), saved beside the
+    optimizer and restored by load_checkpoint."""
     folder = Path(run_dir) / "checkpoints"
     tmp = _fresh(folder / "last.tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    extra_states = {name: obj.state_dict() for name, obj in (extras or {}).items()}
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                "chooser": chooser.state_dict()}, tmp / STATE)
+                "chooser": chooser.state_dict(), "extras": extra_states}, tmp / STATE)
     if end_of_stage1:  # before `last` moves on: a resumed run never passes this step again
         # whole, with the run's config.yaml: what a shared Stage I is checked against, even
         # if the run folder is reused later
@@ -104,22 +108,27 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return last if (last / STATE).exists() else None
 
 
-def load_last_checkpoint(run_dir: Path, model, optimizer, chooser: CheckpointChooser) -> int:
-    """Restore weights, optimizer and chooser from the last checkpoint; the step to resume at
-    (0 when there is none)."""
+def load_last_checkpoint(run_dir: Path, model, optimizer, chooser: CheckpointChooser,
+                         extras: dict | None = None) -> int:
+    """Restore weights, optimizer, chooser and extras from the last checkpoint; the step to
+    resume at (0 when there is none)."""
     last = last_checkpoint(run_dir)
-    return 0 if last is None else load_checkpoint(last, model, optimizer, chooser)
+    return 0 if last is None else load_checkpoint(last, model, optimizer, chooser, extras)
 
 
-def load_checkpoint(folder: Path, model, optimizer, chooser: CheckpointChooser | None) -> int:
-    """Restore weights, optimizer and (unless None) chooser from checkpoint `folder`; the step
-    it was written at."""
+def load_checkpoint(folder: Path, model, optimizer, chooser: CheckpointChooser | None,
+                    extras: dict | None = None) -> int:
+    """Restore weights, optimizer, (unless None) chooser and the `extras` objects that the
+    checkpoint holds from checkpoint `folder`; the step it was written at."""
     saved = type(model).from_pretrained(folder, dtype=next(model.parameters()).dtype)
     model.load_state_dict(saved.state_dict())
     state = torch.load(folder / STATE, map_location="cpu", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     if chooser is not None:
         chooser.load_state_dict(state["chooser"])
+    for name, obj in (extras or {}).items():
+        if name in state.get("extras", {}):
+            obj.load_state_dict(state["extras"][name])
     return int(state["step"])
 
 

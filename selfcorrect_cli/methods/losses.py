@@ -261,7 +261,35 @@ def policy_loss(logp: torch.Tensor, kl: torch.Tensor | None, mask: torch.Tensor,
     return (per_token * mask.float()).sum() / units
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `values` where `mask` is 1 (0 when the mask is empty)."""
-    mask = mask.float()
-    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+def rescale_to_spread(advantages: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Each column of `advantages` rescaled to the spread (std over rows) of the same column of
+    `reference`, (B, T) x 2 -> (B, T); a column whose std is 0 is left as it is.
+
+    Used to keep shaped advantages in the units of the verifier's reward: the direction comes
+    from the shaped reward, the size from the plain one.
+
+    >>> rescale_to_spread(torch.tensor([[11.], [-11.]]), torch.tensor([[1.], [-1.]])).tolist()
+    [[1.0], [-1.0]]
+    >>> rescale_to_spread(torch.tensor([[2.], [0.]]), torch.tensor([[0.], [0.]])).tolist()
+    [[0.0], [0.0]]
+    >>> rescale_to_spread(torch.tensor([[0.], [0.]]), torch.tensor([[1.], [-1.]])).tolist()
+    [[0.0], [0.0]]
+    """
+    have = advantages.std(0, unbiased=False)  # (T,)
+    want = reference.std(0, unbiased=False)  # (T,)
+    factor = torch.where(have > 0, want / torch.where(have > 0, have, 1.0), 1.0)
+    return advantages * factor
+
+
+def adapted_kl_coefficient(beta: float, kl: float, target: float, rate: float) -> float:
+    """One step of the proportional KL controller (Ziegler et al. 2019, "Fine-Tuning Language
+    Models from Human Preferences", Sec. 2.2): the coefficient grows when the measured KL is
+    above the target and shrinks below it, by at most `rate` * 20% a step.
+
+    >>> adapted_kl_coefficient(0.5, kl=2.0, target=1.0, rate=0.1)   # error clipped to +0.2
+    0.51
+    >>> round(adapted_kl_coefficient(0.5, kl=0.95, target=1.0, rate=0.1), 6)   # error -0.05
+    0.4975
+    """
+    error = max(-0.2, min(0.2, (kl - target) / target))
+    return beta * (1.0 + rate * error)

@@ -18,6 +18,7 @@ import torch
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.measure.metrics import answer_changed_rate
 from selfcorrect_cli.methods import losses
+from selfcorrect_cli.methods.kl_control import KLController
 
 
 class TrainingDiverged(UsageError):
@@ -32,30 +33,46 @@ def turn_advantages(s, rewards: torch.Tensor, stage: int,
     reward), credited per turn or through the return, minus leave-one-out baselines (trees:
     losses.tree_advantages). Stage I always credits per turn: the first attempt is held near
     the base by beta2 alone, and r2 never trains the turn-1 tokens. STaR in Stage II: 1 for a
-    correct attempt and 0 otherwise, i.e. fine-tuning on the policy's own correct attempts.
-    Offline first attempts were not sampled by the policy, so they get no policy gradient.
+    correct attempt and 0 otherwise (minus the sampled KL penalty), i.e. fine-tuning on the
+    policy's own correct attempts. Offline first attempts were not sampled by the policy, so
+    they get no policy gradient. In Stage II, score.turn2_baseline=first_attempt leaves the
+    shaped reward's -alpha * r1 out of turn 2's advantage, and score.advantage_norm rescales
+    each turn to its plain reward's spread (config.py says why).
     """
-    if s.turns == 1:
-        shaped = rewards[:, :1]  # single-turn RL: turn 1 earns r1 in every stage
-    else:
-        shaped = losses.turn_rewards(rewards[:, 0], rewards[:, 1], stage, s.alpha)  # (B, 2)
-    if kl_penalty is not None:
-        shaped = shaped - kl_penalty
+    penalty = torch.zeros_like(rewards) if kl_penalty is None else kl_penalty
     if stage == 2 and s.stage2_update == "star":
-        advantages = rewards.clone()
-    elif s.turns == 1:
-        advantages = losses.rloo_advantages(shaped, s.samples_per_problem)
+        advantages = rewards - penalty
     else:
-        credit = s.credit if stage == 2 else "per_turn"
-        advantages = losses.tree_advantages(shaped, credit, s.samples_per_problem, s.turn2_samples)
+        advantages = _shaped_advantages(s, rewards, stage, penalty)
+        if stage == 2 and s.advantage_norm == "verifier_spread":
+            advantages = losses.rescale_to_spread(advantages, _plain_advantages(s, rewards))
     if not s.online_turn1:
         advantages[:, 0] = 0.0
     return advantages
 
 
-def turn_betas(s, stage: int) -> list[float]:
-    """KL coefficient of each turn: beta2 holds turn 1 in Stage I, beta1 everywhere else."""
-    return ([s.beta2, s.beta1] if stage == 1 else [s.beta1, s.beta1])[: s.turns]
+def _shaped_advantages(s, rewards, stage: int, penalty) -> torch.Tensor:
+    """Leave-one-out advantages of the stage's (shaped) rewards, credited as configured."""
+    if s.turns == 1:
+        return losses.rloo_advantages(rewards[:, :1] - penalty, s.samples_per_problem)
+    r1, r2 = rewards[:, 0], rewards[:, 1]
+    shaped = losses.turn_rewards(r1, r2, stage, s.alpha) - penalty  # (B, 2)
+    credit = s.credit if stage == 2 else "per_turn"
+    advantages = losses.tree_advantages(shaped, credit, s.samples_per_problem, s.turn2_samples)
+    if stage == 2 and s.turn2_baseline == "first_attempt" and s.turn2_samples == 1:
+        # -alpha * r1 is fixed once y1 is drawn: it carries no signal for the turn-2 tokens,
+        # only the noise of the other trajectories' first attempts
+        known = shaped[:, 1] + s.alpha * r1
+        advantages[:, 1] = losses.rloo_advantages(known[:, None], s.samples_per_problem)[:, 0]
+    return advantages
+
+
+def _plain_advantages(s, rewards) -> torch.Tensor:
+    """Leave-one-out advantages of each turn's own verifier reward, per turn: the scale that
+    verifier_spread gives the shaped ones."""
+    if s.turns == 1:
+        return losses.rloo_advantages(rewards[:, :1], s.samples_per_problem)
+    return losses.tree_advantages(rewards, "per_turn", s.samples_per_problem, s.turn2_samples)
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
@@ -66,9 +83,15 @@ def autocast(device: torch.device, dtype: torch.dtype):
 
 
 def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
-                stage: int, step: int, compute_dtype: torch.dtype) -> dict:
-    """One REINFORCE update from a batch of trajectories; returns the step's statistics."""
+                stage: int, step: int, compute_dtype: torch.dtype,
+                turn_betas: list[float] | None = None) -> dict:
+    """One REINFORCE update from a batch of trajectories; returns the step's statistics.
+
+    turn_betas: each turn's KL coefficient (methods/kl_control.py); None: the paper's fixed
+    schedule."""
     s = cfg.score
+    if turn_betas is None:
+        turn_betas = KLController(s).betas(stage)
     batch, turns = len(trajectories), s.turns
     device = accelerator.device
     rewards = torch.tensor([[a.reward for a in t.attempts] for t in trajectories])  # (B, turns)
@@ -80,18 +103,19 @@ def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, traje
         [[a.response_ids for a in t.attempts] for t in trajectories],
         tokenizer.pad_token_id, trained)
     units = sum(map(sum, trained))
-    betas = torch.tensor(turn_betas(s, stage), device=device)
+    betas = torch.tensor(turn_betas, device=device)
     chunks = _micro_batches(packed, s.micro_batch_rows)
     run = _Forward(policy, reference, device, compute_dtype)
 
-    kl_penalty = None
+    kl_penalty, sums = None, {"loss": 0.0, "kl": torch.zeros(batch, turns), "entropy": 0.0,
+                              "tokens": 0.0}
     if s.kl_estimator == "sampled":
         with torch.no_grad():  # the penalty enters the advantages, so it is needed first
             log_ratio = sum(run.sequence_log_ratio(packed.select(c), batch, turns) for c in chunks)
         kl_penalty = betas.cpu() * log_ratio.cpu()  # (B, turns)
+        sums["kl"] = log_ratio.cpu()  # logged as it is: no second reference pass
     advantages = turn_advantages(s, rewards, stage, kl_penalty).to(device)  # (B, turns)
 
-    sums = {"loss": 0.0, "kl": torch.zeros(batch, turns), "entropy": 0.0, "tokens": 0.0}
     log_entropy = s.stats_every > 0 and step % s.stats_every == 0
     for chunk in chunks:
         part = packed.select(chunk).to(device)
@@ -99,7 +123,8 @@ def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, traje
         accelerator.backward(loss)
         with torch.no_grad():
             sums["loss"] += loss.item()
-            sums["kl"] += losses.per_turn_sums(kl_tokens, part, batch, turns).cpu()
+            if kl_tokens is not None:
+                sums["kl"] += losses.per_turn_sums(kl_tokens, part, batch, turns).cpu()
             sums["tokens"] += part.mask.sum().item()
             if log_entropy:
                 sums["entropy"] += (losses.token_entropy(logp_all) * part.mask).sum().item()
@@ -110,6 +135,7 @@ def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, traje
     optimizer.zero_grad(set_to_none=True)
 
     stats = _step_stats(trajectories, rewards, sums, trained, grad_norm, turns)
+    stats.update({f"train/beta_turn{k + 1}": beta for k, beta in enumerate(turn_betas)})
     if log_entropy:
         stats["train/entropy"] = sums["entropy"] / max(sums["tokens"], 1.0)
     return stats
@@ -137,20 +163,22 @@ class _Forward:
         return losses.per_turn_sums(logp - ref, part, batch, turns).cpu()
 
     def loss(self, part: losses.PackedTurns, advantages, betas, estimator: str, units: int):
-        """(loss, per-token KL estimate for logging, the policy's log-softmax)."""
+        """(loss, per-token exact KL for logging or None, the policy's log-softmax).
+
+        The sampled estimator's KL is already in the advantages (and its log-ratio in the
+        step's statistics), so the reference runs here only for the exact one."""
         logp_all = self._logp_all(self.policy, part.ids)
         logp = losses.token_logprobs(logp_all, part.ids)  # (R, L-1)
         turn = part.turn.clamp(min=0)
         token_adv = advantages[part.trajectory[:, None], turn]  # (R, L-1)
+        if estimator == "sampled":
+            loss = losses.policy_loss(logp, None, part.mask, token_adv, None, units)
+            return loss, None, logp_all.detach()
         with torch.no_grad():
             ref_all = self._logp_all(self.reference, part.ids)
-        if estimator == "exact":
-            kl = losses.token_kl(logp_all, ref_all)  # (R, L-1)
-            loss = losses.policy_loss(logp, kl, part.mask, token_adv, betas[turn], units)
-            return loss, kl.detach(), logp_all.detach()
-        log_ratio = (logp - losses.token_logprobs(ref_all, part.ids)).detach()
-        loss = losses.policy_loss(logp, None, part.mask, token_adv, None, units)
-        return loss, log_ratio, logp_all.detach()
+        kl = losses.token_kl(logp_all, ref_all)  # (R, L-1)
+        loss = losses.policy_loss(logp, kl, part.mask, token_adv, betas[turn], units)
+        return loss, kl.detach(), logp_all.detach()
 
 
 def _micro_batches(packed: losses.PackedTurns, rows: int) -> list[torch.Tensor]:
@@ -181,6 +209,9 @@ def _step_stats(trajectories, rewards, sums, trained, grad_norm, turns) -> dict:
         stats[f"train/reward_t{k + 1}"] = rewards[:, k].mean().item()
         stats[f"train/kl_turn{k + 1}"] = seq_kl[k].item()
     if turns == 2:
+        r1, r2 = rewards[:, 0], rewards[:, 1]
+        stats["train/i2c"] = ((r1 == 0) & (r2 == 1)).float().mean().item()
+        stats["train/c2i"] = ((r1 == 1) & (r2 == 0)).float().mean().item()
         stats["train/answer_changed"] = answer_changed_rate(
             [t.attempts[0].answer for t in trajectories],
             [t.attempts[1].answer for t in trajectories])

@@ -40,9 +40,11 @@ from selfcorrect_cli.io.run_dir import (
     refuse_changed_config,
     write_atomic,
 )
+from selfcorrect_cli.io.samples import SampleLog, pick
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
     autocast,
@@ -144,7 +146,8 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     policy, tokenizer = load_model(model_cfg)
     optimizer = torch.optim.Adam(policy.parameters(), lr=s.lr)
     chooser = CheckpointChooser(selection_turn=s.turns, final_stage=_final_stage(s))
-    start = load_last_checkpoint(run_dir, policy, optimizer, chooser)
+    kl_control = KLController(s)
+    start = load_last_checkpoint(run_dir, policy, optimizer, chooser, {"kl_control": kl_control})
     if shared is not None:
         # the chooser stays fresh: it scores only final-stage (Stage II) checkpoints, so at the
         # end of Stage I it holds nothing yet
@@ -165,14 +168,17 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
         with autocast(accelerator.device, compute_dtype):
             trajectories = _sample(cfg, accelerator, policy, tokenizer, task, mine, offline, step)
         stats = _update(cfg, accelerator, policy, reference, optimizer, tokenizer,
-                        trajectories, stage, step, compute_dtype)
+                        trajectories, stage, step, compute_dtype, kl_control.betas(stage))
+        stats.update(first_attempt_check_stats(task, trajectories))
         stats = _reduce(accelerator, stats)
+        kl_control.observe(stage, [stats[f"train/kl_turn{k + 1}"] for k in range(s.turns)])
         stats.update({"step": step, "train/stage": stage, "charts/trajectories_per_s":
                       accelerator.num_processes * len(trajectories) / (time.perf_counter() - began)})
         if s.eval_every and (step + 1) % s.eval_every == 0 and accelerator.is_main_process:
             with autocast(accelerator.device, compute_dtype):
                 stats.update(evaluate_policy(cfg, accelerator.unwrap_model(policy), tokenizer,
-                                             task, eval_problems))
+                                             task, eval_problems,
+                                             SampleLog(run_dir, step, accelerator.trackers)))
         if accelerator.is_main_process:
             append_jsonl(run_dir / LOG, [stats])
             accelerator.log(metric_values(stats), step=step)
@@ -183,7 +189,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
         end_of_stage1 = s.keep_stage1 and step + 1 == s.stage1_steps  # for score.stage1_from
         if (step + 1) % s.checkpoint_every == 0 or step + 1 == total or end_of_stage1:
             _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step + 1,
-                        end_of_stage1)
+                        end_of_stage1, {"kl_control": kl_control})
     bar.close()
 
     # ---------------- the final model: chosen by training reward --------------------------
@@ -244,11 +250,22 @@ def _offline_first_attempts(cfg) -> dict[str, list[str]]:
 # ---------------- the update -------------------------------------------------------------------
 
 def _update(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
-            stage: int, step: int, compute_dtype) -> dict:
+            stage: int, step: int, compute_dtype, turn_betas=None) -> dict:
     """One policy-gradient step (methods/policy_update.py); a seam for the resume and
     shared-Stage-I tests."""
     return policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, trajectories,
-                       stage, step, compute_dtype)
+                       stage, step, compute_dtype, turn_betas)
+
+
+def first_attempt_check_stats(task, trajectories) -> dict:
+    """`train/check_right_t1`: the share of first attempts whose written check is right for
+    the problem (the task's mistake label is "right" or "guess": its verdict points the right
+    way), where the task labels attempts. It is what a correction reads: no reward covers it,
+    so RL may erode it."""
+    kinds = [task.mistake_kind(t.problem, t.attempts[0].response) for t in trajectories]
+    if not kinds or any(kind is None for kind in kinds):
+        return {}
+    return {"train/check_right_t1": sum(kind in ("right", "guess") for kind in kinds) / len(kinds)}
 
 
 def _reduce(accelerator, stats: dict) -> dict:
@@ -264,8 +281,11 @@ def _reduce(accelerator, stats: dict) -> dict:
 # ---------------- evaluation and checkpoints ---------------------------------------------------
 
 @torch.no_grad()
-def evaluate_policy(cfg, model, tokenizer, task, problems) -> dict:
-    """Greedy two-turn evaluation on held-out problems, as the paper evaluates."""
+def evaluate_policy(cfg, model, tokenizer, task, problems,
+                    samples: SampleLog | None = None) -> dict:
+    """Greedy two-turn evaluation on held-out problems, as the paper evaluates; with `samples`,
+    score.sample_conversations of the conversations (the same ones at every evaluation) also
+    go to samples.jsonl and the trackers (io/samples.py)."""
     sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.score.max_new_tokens,
                               attempts=2, batch_size=cfg.sampling.batch_size)
     model.eval()
@@ -277,16 +297,18 @@ def evaluate_policy(cfg, model, tokenizer, task, problems) -> dict:
     metrics = {f"eval/{k}": v for k, v in correction_metrics(r1, r2).items()}
     metrics["eval/answer_changed"] = answer_changed_rate(
         [t.attempts[0].answer for t in trajectories], [t.attempts[1].answer for t in trajectories])
+    if samples is not None and cfg.score.sample_conversations:
+        samples.write(task, pick(trajectories, cfg.score.sample_conversations, cfg.run.seed))
     return metrics
 
 
 def _checkpoint(accelerator, run_dir, policy, tokenizer, optimizer, chooser, step: int,
-                end_of_stage1: bool) -> None:
+                end_of_stage1: bool, extras: dict) -> None:
     is_best = chooser.consider(step)  # on every process, so their choosers agree
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save_checkpoint_dir(run_dir, accelerator.unwrap_model(policy), tokenizer, optimizer,
-                            chooser, step, is_best, end_of_stage1)
+                            chooser, step, is_best, end_of_stage1, extras)
     accelerator.wait_for_everyone()
 
 

@@ -1,10 +1,11 @@
 """Stage II started from another run's Stage I (score.stage1_from).
 
-Stage I reads neither alpha, nor the credit assignment, nor the Stage-II update
-(methods/policy_update.py), and every step's problems and samples are a fixed function of
-(seed, step, process) (methods/score.py). So score, score-return, no-shaping and star-stage2 of
-one seed train the very same Stage I. The study trains it once, in the `score` run (which keeps
-its end-of-Stage-I checkpoint, score.keep_stage1), and the others start from that checkpoint:
+Stage I reads neither alpha, nor the credit assignment, nor the Stage-II update, advantage
+scale, turn-2 baseline or KL controller (methods/policy_update.py), and every step's problems
+and samples are a fixed function of (seed, step, process) (methods/score.py). So score,
+score-return, no-shaping and star-stage2 of one seed train the very same Stage I. The study
+trains it once, in the `score` run (which keeps its end-of-Stage-I checkpoint,
+score.keep_stage1), and the others start from that checkpoint:
 its weights, optimizer state and log lines, the same as training Stage I again
 (tests/test_score.py compares the final weights bitwise) at none of its cost.
 
@@ -28,7 +29,8 @@ from selfcorrect_cli.io.run_dir import log_lines_before, write_atomic
 # trackers and checkpointing (a checkpoint in Stage I changes no weight).
 MAY_DIFFER = {"run": {"out_dir", "report_to"}, "train": {"method"},
               "score": {"alpha", "credit", "stage2_update", "stage2_steps", "stage1_from",
-                        "checkpoint_every", "keep_stage1"}}
+                        "checkpoint_every", "keep_stage1", "advantage_norm", "turn2_baseline",
+                        "kl_target_turn1", "kl_target_turn2", "kl_adapt_rate"}}
 
 
 def stage1_differences(ours: dict, theirs: dict) -> list[str]:
