@@ -7,7 +7,8 @@ INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
 .PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point \
-	sweep-base-runs sweep-base-point sweep-report calibration clean-runs
+	sweep-base-runs sweep-base-point sweep-report calibration clean-runs stage2-point \
+	stage2-report stage2-study
 
 # Exact versions from the committed lock (`make lock` refreshes it); pyproject.toml keeps the
 # ranges for people who install the package into an environment of their own.
@@ -249,6 +250,66 @@ $(RESULTS)/sweep/report.md: sweep-runs $(EXP)/sweep.yaml
 sweep: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/report.md
 	@cat $(RESULTS)/sweep/report.md
+
+# --- the Stage II study (docs/built-in-world.md, "Stage II"): tuning seeds, validation only -----
+# Each tuning seed (never a study seed) pretrains its own base model; SCoRe's Stage II is then
+# trained from one shared Stage I with each fix alone and combined, beside today's Stage II and
+# a control that runs Stage I for all 200 steps. Every setting is spelled out per variant, so
+# the rows keep their meaning when the defaults change. Periodic greedy evaluation every 25
+# steps on 512 validation problems; the test split is never read.
+STAGE2_SEEDS ?= 100 101 102 103 104
+STAGE2_ROOT ?= runs/stage2
+STAGE2_RESULTS ?= $(RESULTS)/stage2
+STAGE2_EVAL := --set score.eval_every=25 --set score.eval_problems=512
+stage2_fixes = --set score.advantage_norm=$(1) --set score.turn2_baseline=$(2) \
+	--set score.kl_target_turn1=$(3)
+STAGE2_today := $(call stage2_fixes,none,chain,0)
+STAGE2_spread := $(call stage2_fixes,verifier_spread,chain,0)
+STAGE2_baseline := $(call stage2_fixes,none,first_attempt,0)
+STAGE2_kl := $(call stage2_fixes,none,chain,0.5)
+STAGE2_all := $(call stage2_fixes,verifier_spread,first_attempt,0.5)
+STAGE2_stage1only := $(STAGE2_today) --set score.stage1_steps=200 --set score.stage2_steps=0 \
+	--set score.keep_stage1=false
+STAGE2_SCORE := today spread baseline kl all stage1only
+# the one-stage methods under the update before and after the Stage II issue
+STAGE2_OTHERS := single-turn-rl-today single-turn-rl-all naive-two-turn-today naive-two-turn-all
+STAGE2_RUNS := $(STAGE2_SCORE:%=score-%) $(STAGE2_OTHERS)
+
+define STAGE2_RULES
+$(RUNS)/seed$(1)/stage2/score-today/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
+	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_today)
+
+$(RUNS)/seed$(1)/stage2/score-stage1only/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
+	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_stage1only)
+
+$(RUNS)/seed$(1)/stage2/score-%/model/config.json: $(RUNS)/seed$(1)/stage2/score-today/model/config.json
+	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*) \
+		--set score.keep_stage1=false --set score.stage1_from=$(RUNS)/seed$(1)/stage2/score-today
+
+$(RUNS)/seed$(1)/stage2/single-turn-rl-%/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
+	$(SC) train -c $(RL_EXP)/single-turn-rl.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*)
+
+$(RUNS)/seed$(1)/stage2/naive-two-turn-%/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
+	$(SC) train -c $(RL_EXP)/naive-two-turn.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*)
+endef
+$(foreach s,$(SEEDS),$(eval $(call STAGE2_RULES,$(s))))
+
+stage2-point: $(foreach s,$(SEEDS),$(STAGE2_RUNS:%=$(RUNS)/seed$(s)/stage2/%/model/config.json))
+
+stage2-report:
+	$(SC) stage2-report --runs $(RUNS) --seeds "$(SEEDS)" --out $(STAGE2_RESULTS) $(STAGE2_RUNS)
+	$(call keep_records,$(RUNS),$(STAGE2_RESULTS)/runs)
+
+stage2-study: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 stage2-point RUNS=$(STAGE2_ROOT) \
+		SEEDS="$(STAGE2_SEEDS)"
+	$(MAKE) --no-print-directory stage2-report RUNS=$(STAGE2_ROOT) SEEDS="$(STAGE2_SEEDS)"
+	@cat $(STAGE2_RESULTS)/report.md
 
 clean-runs:
 	rm -rf runs
