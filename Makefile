@@ -272,7 +272,7 @@ STAGE2_stage1only := $(STAGE2_today) --set score.stage1_steps=200 --set score.st
 	--set score.keep_stage1=false
 STAGE2_SCORE := today spread baseline kl all stage1only
 # the one-stage methods under the update before and after the Stage II issue
-STAGE2_OTHERS := single-turn-rl-today single-turn-rl-all naive-two-turn-today naive-two-turn-all
+STAGE2_OTHERS := single-turn-rl-all naive-two-turn-all single-turn-rl-today naive-two-turn-today
 STAGE2_RUNS := $(STAGE2_SCORE:%=score-%) $(STAGE2_OTHERS)
 
 define STAGE2_RULES
@@ -299,7 +299,8 @@ $(RUNS)/seed$(1)/stage2/naive-two-turn-%/model/config.json: $(RUNS)/seed$(1)/bas
 endef
 $(foreach s,$(SEEDS),$(eval $(call STAGE2_RULES,$(s))))
 
-stage2-point: $(foreach s,$(SEEDS),$(STAGE2_RUNS:%=$(RUNS)/seed$(s)/stage2/%/model/config.json))
+# run by run over the seeds, so the SCoRe variants that decide the defaults finish first
+stage2-point: $(foreach r,$(STAGE2_RUNS),$(SEEDS:%=$(RUNS)/seed%/stage2/$(r)/model/config.json))
 
 stage2-report:
 	$(SC) stage2-report --runs $(RUNS) --seeds "$(SEEDS)" --out $(STAGE2_RESULTS) $(STAGE2_RUNS)

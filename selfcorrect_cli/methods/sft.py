@@ -33,8 +33,10 @@ from transformers import TrainerCallback
 from trl import SFTConfig as TrlSFTConfig
 from trl import SFTTrainer
 
-from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.model_card import model_card
+from selfcorrect_cli.io.read import read_jsonl
 from selfcorrect_cli.io.run_dir import (
     append_jsonl,
     ends_in_cut_line,
@@ -281,6 +283,21 @@ def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     model = trainer.model  # the model itself, not its DDP wrapper
     model.eval()
     if main:
-        save_checkpoint(model, trainer.processing_class, out_dir / "model")
+        card = _model_card(cfg, data, out_dir, samples_at)
+        save_checkpoint(model, trainer.processing_class, out_dir / "model", card)
     trainer.accelerator.wait_for_everyone()  # the checkpoint is whole before any process loads it
     return out_dir / "model"
+
+
+def _model_card(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
+                round_index: int | None) -> str:
+    """The card of <out_dir>/model: its data, the round, and the latest value of each
+    training statistic in <out_dir>/train_log.jsonl (SFT measures no held-out problems)."""
+    log = out_dir / "train_log.jsonl"
+    rows = read_jsonl(log) if log.exists() else []
+    metrics = {key: value for row in rows for key, value in row.items()
+               if key.startswith("train/") and value is not None}
+    details = {"training data": data.summary(dataset_name(cfg.train.method, cfg.sft.dataset))}
+    if cfg.train.method == "star" and round_index:
+        details["STaR round"] = f"{round_index} of {cfg.sft.star_rounds}"
+    return model_card(config_to_dict(cfg), "sft", metrics, details)
