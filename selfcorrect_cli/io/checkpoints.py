@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from selfcorrect_cli.io.model_card import CARD, rl_card
 from selfcorrect_cli.io.run_dir import write_json_atomic
 
 STATE = "trainer_state.pt"
@@ -133,24 +134,27 @@ def load_checkpoint(folder: Path, model, optimizer, chooser: CheckpointChooser |
 
 
 def publish_model(run_dir: Path, chooser: CheckpointChooser, out: Path) -> None:
-    """Copy the chosen checkpoint to `out` and record why it was chosen."""
+    """Copy the chosen checkpoint to `out`, with its model card, and record why it was chosen."""
     folder = Path(run_dir) / "checkpoints"
     source = folder / "best" if (folder / "best").exists() else folder / "last"
-    _copy_model(source, out)
+    _copy_model(source, out, card=rl_card(run_dir, chooser.best))
     write_json_atomic(Path(run_dir) / "checkpoint_choice.json", {
         "rule": chooser.rule, "chosen": chooser.best, "candidates": chooser.candidates,
     })
 
 
 def _copy_model(source: Path, target: Path, keep_state: bool = False,
-                also: Path | None = None) -> None:
+                also: Path | None = None, card: str | None = None) -> None:
     """Copy checkpoint `source` to `target` (without its trainer state unless `keep_state`,
-    with file `also` beside it) through a temporary folder and a rename."""
+    with file `also` beside it, `card` as its README.md) through a temporary folder and a
+    rename."""
     tmp = _fresh(target.with_name(target.name + ".tmp"))
     tmp.rmdir()
     shutil.copytree(source, tmp, ignore=None if keep_state else shutil.ignore_patterns(STATE))
     if also is not None:
         shutil.copy(also, tmp / also.name)
+    if card is not None:
+        (tmp / CARD).write_text(card)
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)
