@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -254,6 +255,21 @@ def calibrate_world(out, seed, candidates):
 
     write_calibration_table(calibration_rows(_labelled(candidates), seed), out)
     click.echo(f"calibration table written to {out}")
+
+
+@cli.command("stage2-report")
+@click.option("--runs", required=True, type=click.Path(file_okay=False),
+              help="Study root holding seed<S>/stage2/<run>/train_log.jsonl.")
+@click.option("--seeds", required=True, help='Tuning seeds, e.g. "100 101 102".')
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for report.md and stage2-curves.png.")
+@click.argument("names", nargs=-1, required=True, metavar="RUN...")
+def stage2_report(runs, seeds, out, names):
+    """The Stage II study's tables and figure (docs/built-in-world.md, "Stage II")."""
+    from selfcorrect_cli.report.stage2_report import write_stage2_report
+
+    report = write_stage2_report(Path(runs), seeds.split(), list(names), Path(out))
+    click.echo(f"Stage II report written to {report}")
 
 
 @cli.command()

@@ -277,6 +277,35 @@ def plot_fix_rates(rows: list[dict], curves: list[tuple[str, str]], split_names:
     save_figure(fig, out)
 
 
+def plot_stage2_curves(curves: dict[str, dict[str, list[dict[int, float]]]], stage1_end: int,
+                       out: Path) -> None:
+    """The Stage II study: validation Acc@t2, Delta and Acc@t1 (percent) and the training turn-1
+    KL over steps, mean over seeds, one line per variant, the end of Stage I marked.
+
+    curves: variant -> {"acc_t2" | "delta" | "acc_t1" | "kl_turn1": one step->value dict per
+    seed}, e.g. {"today": {"acc_t2": [{24: .6, 49: .7}], ...}}.
+    """
+    panels = [("acc_t2", "validation Acc@t2 (%)", 100), ("delta", "validation Delta (points)", 100),
+              ("acc_t1", "validation Acc@t1 (%)", 100), ("kl_turn1", "turn-1 KL (nats, train)", 1)]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    for ax, (key, title, scale) in zip(axes, panels):
+        for label, series in curves.items():
+            seeds = series[key]
+            steps = sorted(set.intersection(*(set(seed) for seed in seeds)))
+            ax.plot([s + 1 for s in steps], [scale * np.mean([seed[s] for seed in seeds])
+                                             for s in steps], label=label, lw=1.6)
+        ax.axvline(stage1_end + 1, color="grey", ls="--", lw=1)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("iteration")
+        if key == "kl_turn1":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Stage II study: mean over tuning seeds (dashed: end of Stage I)", fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, out)
+
+
 def pyplot():
     import matplotlib
 
