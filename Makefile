@@ -172,7 +172,8 @@ reproduce: $(INSTALLED)
 # one base model trains alone, so on both cores).
 QUICK_SETS := RUNS=runs/quick RESULTS=results/quick SEEDS=0 PRETRAIN_THREADS=2 \
 	PRETRAIN_SET="--set pretrain.steps=600" \
-	RL_SET="--set score.stage1_steps=8 --set score.stage2_steps=8 --set score.eval_every=0" \
+	RL_SET="--set score.stage1_steps=8 --set score.stage2_steps=8 --set score.eval_every=8 \
+		--set score.eval_problems=32" \
 	SFT_SET="--set task.limit=256 --set sft.star_rounds=1" \
 	EVAL_SET="--set task.limit=512" EXTRA_SET="--set task.limit=64 --set sft.analysis_problems=128"
 

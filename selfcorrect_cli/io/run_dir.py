@@ -148,9 +148,24 @@ def write_json_atomic(path: Path, data) -> None:
 
 def log_lines_before(path: Path, step: int) -> str:
     """The lines of JSONL training log `path` whose "step" is below `step`: what a run that
-    continues at `step` keeps (a resume, or Stage II from a shared Stage I)."""
-    return "".join(line + "\n" for line in Path(path).read_text().splitlines()
-                   if line.strip() and json.loads(line)["step"] < step)
+    continues at `step` keeps (a resume, or Stage II from a shared Stage I). A line cut short by
+    a crash is dropped with the steps after it.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "train_log.jsonl"
+    >>> _ = path.write_text('{"step": 0}\\n{"step": 1}\\n{"step": 2')
+    >>> log_lines_before(path, 2)
+    '{"step": 0}\\n{"step": 1}\\n'
+    """
+    kept = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row["step"] < step:
+            kept.append(line + "\n")
+    return "".join(kept)
 
 
 def ends_in_cut_line(path: Path) -> bool:

@@ -40,7 +40,7 @@ from selfcorrect_cli.io.run_dir import (
     refuse_changed_config,
     write_atomic,
 )
-from selfcorrect_cli.io.samples import SampleLog, pick
+from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
@@ -155,7 +155,9 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     policy.train()
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if accelerator.is_main_process:
+        # a rerun in a reused folder, or a resume, rewrites the steps from `start` on
         _truncate_log(run_dir / LOG, start)
+        _truncate_log(run_dir / SAMPLES, start)
 
     # ---------------- the loop --------------------------------------------------------------
     total = s.stage1_steps + s.stage2_steps
