@@ -1,7 +1,6 @@
 """The real CLI end to end on a tiny budget, its error messages, and resume after a crash."""
 
 import csv
-import doctest
 import json
 
 import pytest
@@ -118,13 +117,6 @@ def test_bad_paths_are_one_line_errors_that_leave_nothing_behind(make_args, mess
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     assert after == before and not (tmp_path / "run").exists()
-
-
-def test_run_dir_worked_examples_hold():
-    from selfcorrect_cli.io import run_dir
-
-    failed, tried = doctest.testmod(run_dir)
-    assert failed == 0 and tried >= 2
 
 
 def test_usage_error_through_the_installed_entry_point():

@@ -1,10 +1,8 @@
-import doctest
 import random
 
 import pytest
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.measure import compute_scaling
 from selfcorrect_cli.measure.compute_scaling import majority_vote, scaling_curves
 from selfcorrect_cli.report.figures import plot_compute_scaling
 
@@ -31,8 +29,6 @@ def hand_records() -> list[dict]:
     return records
 
 
-def test_majority_vote_doctests():
-    assert doctest.testmod(compute_scaling).failed == 0
 
 
 @pytest.mark.parametrize("answers, expected", [

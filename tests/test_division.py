@@ -1,4 +1,3 @@
-import doctest
 import hashlib
 import random
 
@@ -139,8 +138,6 @@ def test_second_attempts_are_no_better_than_fresh_retries(copy, slip):
 KINDS = division.MISTAKE_KINDS
 
 
-def test_worked_examples():
-    assert doctest.testmod(division).failed == 0
 
 
 def _attempts_digest(world: WorldConfig) -> str:

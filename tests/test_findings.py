@@ -1,7 +1,6 @@
 """`selfcorrect findings` on small hand-made metrics files: each finding passes, fails, or is
 missing as its criterion says, and seeds aggregate to hand-computed intervals."""
 
-import doctest
 import json
 import math
 from pathlib import Path
@@ -10,7 +9,6 @@ import pytest
 import yaml
 
 from selfcorrect_cli.measure.statistics import aggregate
-from selfcorrect_cli.report import findings, findings_files
 from selfcorrect_cli.report.findings import evaluate_findings
 from selfcorrect_cli.report.findings_files import load_inputs, read_spec
 from tests.conftest import run_main
@@ -151,9 +149,6 @@ def test_absent_inputs_make_only_their_findings_missing(tmp_path):
     assert all(found[n].verdict == "PASS" for n in ("F2", "F3", "F4", "F6"))
 
 
-def test_worked_examples_in_the_docstrings_hold():
-    assert doctest.testmod(findings).failed == 0
-    assert doctest.testmod(findings_files).failed == 0
 
 
 def test_several_seeds_use_a_t_interval_not_the_bootstrap():

@@ -43,6 +43,9 @@ def math_equal(gold: str, predicted: str | None, timeout_s: float = 5.0) -> bool
         return False
     if normalize_latex(gold) == normalize_latex(predicted):
         return True
+    # loaded here, not under the timeout: the first import (sympy, the LaTeX grammar) can take
+    # longer than timeout_s on a busy machine, and would fail a correct answer
+    import math_verify  # noqa: F401
     if threading.current_thread() is threading.main_thread():
         return _verify_under_alarm(gold, predicted, timeout_s)
     return _verify_in_child_process(gold, predicted, timeout_s)
