@@ -197,14 +197,19 @@ def plot_compute_scaling(curves: dict[str, dict], out: Path) -> None:
 
 
 def plot_training_logs(logs: list[tuple[str, list[dict]]], out: Path) -> None:
-    """Per-turn training reward, per-turn KL and the answer-change rate against the step,
-    one line per (label, log rows), smoothed over 10 steps; greedy eval Delta as markers."""
+    """The RL diagnostics against the step, one line per (label, log rows), smoothed over 10
+    steps; greedy evaluations as markers. Panels a log lacks (e.g. turn 2 of single-turn RL,
+    a task without mistake labels) stay empty."""
     panels = [("train/reward_t1", "reward, turn 1"), ("train/reward_t2", "reward, turn 2"),
+              ("train/i2c", "in-batch i->c"), ("train/c2i", "in-batch c->i"),
               ("train/kl_turn1", "KL to reference, turn 1"), ("train/kl_turn2", "KL, turn 2"),
+              ("train/beta_turn1", "KL coefficient, turn 1"),
+              ("train/grad_norm", "gradient norm before clipping"),
               ("train/answer_changed", "second attempts that change the answer"),
-              ("eval/delta", "greedy eval Delta(t1,t2)")]
+              ("train/check_right_t1", "first attempts whose check is right"),
+              ("eval/acc_t2", "greedy eval Acc@t2"), ("eval/delta", "greedy eval Delta(t1,t2)")]
     plt = pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    fig, axes = plt.subplots(3, 4, figsize=(19, 11))
     for index, (label, log) in enumerate(logs):
         for ax, (key, name) in zip(axes.flat, panels):
             points = [(row["step"], row[key]) for row in log if key in row]
