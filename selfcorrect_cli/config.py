@@ -283,10 +283,13 @@ class ScoreConfig:
     other trajectories, whose first attempts differ) or first_attempt (the -alpha * r1 part of
     the shaped reward, fixed once y1 is drawn, is left out of the turn-2 advantage: unbiased,
     and without the noise of other first attempts' rewards). Trees condition on y1 anyway."""
-    kl_target_turn1: float = field(default=0.0, metadata=at_least(0))
+    kl_target_turn1: float = field(default=0.5, metadata=at_least(0))
     """Stage II (and one-stage methods): adapt turn 1's KL coefficient toward this KL to the
     reference, in nats per first attempt (Ziegler et al. 2019's proportional controller,
-    starting from the coefficient turn 1 had in Stage I); 0 keeps beta1 fixed (the paper)."""
+    starting from the coefficient turn 1 had in Stage I); 0 keeps beta1 fixed (the paper).
+    0.5 was chosen by the Stage II study on tuning seeds (docs/built-in-world.md, "Stage II"):
+    the only fix that kept Stage I's correction; a real model's first attempt is longer, so its
+    KL per attempt is larger: set the target from its own Stage-I turn-1 KL."""
     kl_target_turn2: float = field(default=0.0, metadata=at_least(0))
     """The same for turn 2 (starting from beta1); 0 keeps beta1 fixed."""
     kl_adapt_rate: float = field(default=0.1, metadata=above(0))

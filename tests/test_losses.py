@@ -113,11 +113,11 @@ def test_turn_advantages_stage1_star_offline_and_single_turn():
 
 
 def test_fixed_kl_schedule():
-    kl = KLController(ScoreConfig(beta1=0.01, beta2=0.1))
+    kl = KLController(ScoreConfig(beta1=0.01, beta2=0.1, kl_target_turn1=0.0))
     assert kl.betas(1) == [0.1, 0.01] and kl.betas(2) == [0.01, 0.01]
     kl.observe(2, [50.0, 50.0])  # no target: nothing adapts
     assert kl.betas(2) == [0.01, 0.01]
-    assert KLController(ScoreConfig(turns=1, beta1=0.01)).betas(2) == [0.01]
+    assert KLController(ScoreConfig(turns=1, beta1=0.01, kl_target_turn1=0.0)).betas(2) == [0.01]
 
 
 def test_kl_controller_adapts_each_turn_toward_its_target_and_resumes():

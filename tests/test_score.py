@@ -107,11 +107,12 @@ def test_kl_coefficients_per_method_and_stage():
                                                    "score.beta2=0.5", *sets])).score
         return KLController(s).betas(stage)
 
-    assert betas("score", 1) == [0.5, 0.05] and betas("score", 2) == [0.05, 0.05]
-    assert betas("single-turn-rl", 2) == [0.05]
-    # a turn-1 target takes over from beta2 after a Stage I, from beta1 without one
-    assert betas("score", 2, "score.kl_target_turn1=1") == [0.5, 0.05]
-    assert betas("naive-two-turn", 2, "score.kl_target_turn1=1") == [0.05, 0.05]
+    fixed = "score.kl_target_turn1=0"  # the paper's schedule
+    assert betas("score", 1, fixed) == [0.5, 0.05] and betas("score", 2, fixed) == [0.05, 0.05]
+    assert betas("single-turn-rl", 2, fixed) == [0.05]
+    # by default a turn-1 target takes over from beta2 after a Stage I, from beta1 without one
+    assert betas("score", 1) == [0.5, 0.05] and betas("score", 2) == [0.5, 0.05]
+    assert betas("naive-two-turn", 2) == [0.05, 0.05]
 
 
 def test_zero_reward_gives_no_policy_gradient_and_an_earnable_one_does(tiny_base, monkeypatch):
