@@ -8,7 +8,7 @@ SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
 .PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point \
 	sweep-base-runs sweep-base-point sweep-report calibration clean-runs stage2-point \
-	stage2-report stage2-study
+	stage2-report stage2-study stage2-study-s0
 
 # Exact versions from the committed lock (`make lock` refreshes it); pyproject.toml keeps the
 # ranges for people who install the package into an environment of their own.
@@ -280,24 +280,24 @@ STAGE2_RUNS := $(STAGE2_SCORE:%=score-%) $(STAGE2_OTHERS)
 define STAGE2_RULES
 $(RUNS)/seed$(1)/stage2/score-today/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
 	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_today)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_today) $(RL_SET)
 
 $(RUNS)/seed$(1)/stage2/score-stage1only/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
 	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_stage1only)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $(STAGE2_stage1only) $(RL_SET)
 
 $(RUNS)/seed$(1)/stage2/score-%/model/config.json: $(RUNS)/seed$(1)/stage2/score-today/model/config.json
 	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*) \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*) $(RL_SET) \
 		--set score.keep_stage1=false --set score.stage1_from=$(RUNS)/seed$(1)/stage2/score-today
 
 $(RUNS)/seed$(1)/stage2/single-turn-rl-%/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
 	$(SC) train -c $(RL_EXP)/single-turn-rl.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*) $(RL_SET)
 
 $(RUNS)/seed$(1)/stage2/naive-two-turn-%/model/config.json: $(RUNS)/seed$(1)/base/model/config.json
 	$(SC) train -c $(RL_EXP)/naive-two-turn.yaml --set run.seed=$(1) --set run.out_dir=$$(@D:/model=) \
-		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*)
+		--set train.base_model=$(RUNS)/seed$(1)/base/model $(STAGE2_EVAL) $$(STAGE2_$$*) $(RL_SET)
 endef
 $(foreach s,$(SEEDS),$(eval $(call STAGE2_RULES,$(s))))
 
@@ -307,6 +307,17 @@ stage2-point: $(foreach r,$(STAGE2_RUNS),$(SEEDS:%=$(RUNS)/seed%/stage2/$(r)/mod
 stage2-report:
 	$(SC) stage2-report --runs $(RUNS) --seeds "$(SEEDS)" --out $(STAGE2_RESULTS) $(STAGE2_RUNS)
 	$(call keep_records,$(RUNS),$(STAGE2_RESULTS)/runs)
+
+# The issue's second cell (c 0.7, s 0: an exact check), the chosen fix against today's Stage II
+# only, on three tuning seeds (time).
+STAGE2_S0_SEEDS ?= 100 101 102
+S0_WORLD := --set world.check_slip=0
+stage2-study-s0: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 stage2-point RUNS=$(STAGE2_ROOT)-c0.7-s0 \
+		SEEDS="$(STAGE2_S0_SEEDS)" PRETRAIN_SET="$(S0_WORLD)" RL_SET="$(S0_WORLD)" \
+		STAGE2_RUNS="score-today score-kl"
+	$(MAKE) --no-print-directory stage2-report RUNS=$(STAGE2_ROOT)-c0.7-s0 SEEDS="$(STAGE2_S0_SEEDS)" \
+		STAGE2_RUNS="score-today score-kl" STAGE2_RESULTS=$(RESULTS)/stage2-c0.7-s0
 
 stage2-study: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 stage2-point RUNS=$(STAGE2_ROOT) \
