@@ -40,8 +40,10 @@ def test_dry_run_writes_every_file_and_every_part_finishes(dry_run):
 def test_throughput_compares_both_backends(dry_run):
     r = json.loads((dry_run / "gpu-check.json").read_text())["throughput"]
     assert r["repeats"] >= 1 and r["ours"]["tokens"] > 0 and r["generate"]["tokens"] > 0
+    # the ratio is written to two decimals: on a slow machine (ratio near 0.2) that rounding
+    # alone is more than 1% of it
     assert r["ratio"] == pytest.approx(r["ours"]["tokens_per_s"] / r["generate"]["tokens_per_s"],
-                                       rel=0.01)
+                                       abs=0.006)
     assert "| ours (" in (dry_run / "throughput.md").read_text()
 
 
