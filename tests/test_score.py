@@ -223,8 +223,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_base, tmp_path, monkey
 
 def test_stage2_from_a_shared_stage1_equals_training_stage1_again(tiny_base, tmp_path,
                                                                   monkeypatch):
-    # checkpoint_every 3 puts the end of Stage I (step 2) between two regular checkpoints
-    every = ["score.checkpoint_every=3"]
+    # checkpoint_every 3 puts the end of Stage I (step 2) between two regular checkpoints; an
+    # evaluation in each stage writes sample conversations in each
+    every = ["score.checkpoint_every=3", "score.eval_every=2", "score.eval_problems=2"]
     score.train_score(_cfg(tiny_base, tmp_path / "score", [*every, "score.keep_stage1=true"]),
                       progress=False)
     assert (tmp_path / "score" / "checkpoints" / "stage1" / "trainer_state.pt").exists()
@@ -243,6 +244,8 @@ def test_stage2_from_a_shared_stage1_equals_training_stage1_again(tiny_base, tmp
     assert len(strip[0]) == 4 and strip[0] == strip[1]  # Stage I copied, Stage II the same
     choices = [json.loads((run / "checkpoint_choice.json").read_text()) for run in runs]
     assert choices[0] == choices[1] and choices[0]["candidates"]
+    samples = [(run / "samples.jsonl").read_text() for run in runs]  # Stage I's copied too
+    assert samples[0] == samples[1] and '"step": 1' in samples[0] and '"step": 3' in samples[0]
 
 
 def test_shared_stage1_refuses_another_stage1_or_a_missing_one(tiny_base, tmp_path):

@@ -151,7 +151,8 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if shared is not None:
         # the chooser stays fresh: it scores only final-stage (Stage II) checkpoints, so at the
         # end of Stage I it holds nothing yet
-        start = load_shared_stage1(cfg, shared, policy, optimizer, LOG, accelerator.is_main_process)
+        start = load_shared_stage1(cfg, shared, policy, optimizer, (LOG, SAMPLES),
+                                   accelerator.is_main_process)
     policy.train()
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if accelerator.is_main_process:

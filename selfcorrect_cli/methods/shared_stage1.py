@@ -68,12 +68,14 @@ def check_shared_stage1(cfg, log_name: str) -> Path:
     return snapshot
 
 
-def load_shared_stage1(cfg, snapshot: Path, policy, optimizer, log_name: str,
+def load_shared_stage1(cfg, snapshot: Path, policy, optimizer, log_names: tuple[str, ...],
                        write_log: bool) -> int:
     """Load `snapshot` (from check_shared_stage1) into `policy` and `optimizer`, copy the source's
-    Stage-I log lines into this run's log (when `write_log`); -> the step to continue at."""
+    Stage-I lines of each log in `log_names` (the train log, the sample conversations) into this
+    run's (when `write_log`; a log the source lacks is skipped); -> the step to continue at."""
     step = load_checkpoint(snapshot, policy, optimizer, chooser=None)
-    if write_log:
-        write_atomic(Path(cfg.run.out_dir) / log_name,
-                     log_lines_before(snapshot.parent.parent / log_name, step))
+    source = snapshot.parent.parent
+    for name in log_names if write_log else ():
+        if (source / name).exists():
+            write_atomic(Path(cfg.run.out_dir) / name, log_lines_before(source / name, step))
     return step
