@@ -5,7 +5,7 @@ evaluation of an RL run (score.eval_every), and every SFT round, appends a fixed
 handful of its held-out conversations (score.sample_conversations) to <run>/samples.jsonl,
 one line each:
     {"step": 49, "problem": {"id": "184/23", "question": "184/23", "answer": "8"},
-     "attempts": [{"response": "7:...,A7", "answer": "7", "reward": 0.0, "kind": "low"},
+     "attempts": [{"response": "7:...,A7", "answer": "7", "reward": 0.0, "kind": "guess"},
                   {"response": "8:...,A8", "answer": "8", "reward": 1.0, "kind": "right"}],
      "answer_changed": true}
 `step` is the training step of the evaluation, as in train_log.jsonl (SCoRe), or the round
@@ -149,7 +149,7 @@ def conversation_text(record: dict, mark=plain_mark) -> str:
     (`mark` may colour the word), with its answer, the task's label and the text written.
 
     >>> record = {"step": 3, "problem": {"id": "6/3", "question": "6/3", "answer": "2"},
-    ...           "attempts": [{"response": "A1", "answer": "1", "reward": 0.0, "kind": "low"},
+    ...           "attempts": [{"response": "A1", "answer": "1", "reward": 0.0, "kind": "guess"},
     ...                        {"response": "A2", "answer": "2", "reward": 1.0, "kind": "right"}],
     ...           "answer_changed": True}
     >>> print(conversation_text(record))
