@@ -1,9 +1,7 @@
-import doctest
 
 import numpy as np
 import pytest
 
-from selfcorrect_cli.measure import metrics
 from selfcorrect_cli.measure.metrics import (
     NEAR_COPY_RATIO,
     accuracy_by_attempt,
@@ -112,10 +110,6 @@ def test_summarize_fix_rate_is_undefined_when_every_first_attempt_is_right():
     out = summarize(np.array([[1, 1], [1, 0]]), np.array(["p", "q"]), np.zeros(2), 0.5,
                     bootstrap_samples=10)
     assert out["fix_rate"] is None and out["delta_c2i"] == 0.5
-
-
-def test_worked_examples():
-    assert doctest.testmod(metrics).failed == 0
 
 
 @pytest.mark.parametrize("r1, changed, expected", [

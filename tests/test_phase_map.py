@@ -1,6 +1,5 @@
 """The phase map (`selfcorrect report` with figures.phase_map) on hand-made study trees."""
 
-import doctest
 import json
 import re
 
@@ -75,10 +74,6 @@ def row(report, *cells):
     lines = [line for line in report.splitlines() if line.startswith(start)]
     assert len(lines) == 1, (start, lines)
     return lines[0]
-
-
-def test_doctests():
-    assert doctest.testmod(phase_map).failed == 0
 
 
 def test_table_values_and_intervals(grid):

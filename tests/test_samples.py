@@ -2,14 +2,12 @@
 samples.jsonl and the trackers, a resumed run does not repeat them, `selfcorrect samples`
 prints them."""
 
-import doctest
 import json
 
 import pytest
 import torch
 
 from selfcorrect_cli.config import load_config
-from selfcorrect_cli.io import samples
 from selfcorrect_cli.io.samples import SampleLog, pick, read_samples
 from selfcorrect_cli.methods import score
 from selfcorrect_cli.methods.correction_data import build_d_star
@@ -24,11 +22,6 @@ from tests.test_sft import handmade_records
 TINY_RL = ["score.stage1_steps=1", "score.stage2_steps=2", "score.problems_per_step=2",
            "score.samples_per_problem=2", "score.max_new_tokens=16", "score.checkpoint_every=1",
            "score.eval_every=1", "score.eval_problems=4", "score.sample_conversations=3"]
-
-
-def test_worked_examples_hold():
-    failed, tried = doctest.testmod(samples)
-    assert failed == 0 and tried >= 3
 
 
 class LabellingTask:

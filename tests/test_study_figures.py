@@ -1,23 +1,15 @@
-import doctest
 import os
 
 import pytest
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.measure import statistics
 from selfcorrect_cli.measure.statistics import mean_and_ci
-from selfcorrect_cli.report import figures as study_figures
 from selfcorrect_cli.report.figures import (
     plot_accuracy_by_attempt,
     plot_phase_map,
     plot_training_logs,
     plot_winner_map,
 )
-
-
-def test_doctests():
-    assert doctest.testmod(study_figures).failed == 0
-    assert doctest.testmod(statistics).failed == 0
 
 
 @pytest.mark.parametrize("values, expected", [
