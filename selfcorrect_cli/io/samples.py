@@ -155,7 +155,7 @@ def conversation_text(record: dict, mark=plain_mark) -> str:
     >>> print(conversation_text(record))
     problem 6/3 (gold 2), step 3, answer changed
       question: 6/3
-      attempt 1: WRONG, answer 1, kind low
+      attempt 1: WRONG, answer 1, kind guess
         | A1
       attempt 2: right, answer 2
         | A2
