@@ -56,5 +56,5 @@ def test_stage2_report_names_a_missing_log(tmp_path):
     result = CliRunner().invoke(cli, ["stage2-report", "--runs", str(tmp_path), "--seeds", "100",
                                       "--out", str(tmp_path / "o"), "score-today"])
     # main() turns a UsageError into one line and exit code 2
-    assert isinstance(result.exception, UsageError) and "no train log at" in str(result.exception)
+    assert isinstance(result.exception, UsageError) and "no train_log.jsonl in" in str(result.exception)
     assert not (tmp_path / "o").exists()

@@ -11,12 +11,12 @@ Measuring only; report/stage2_report.py writes the table and the figure.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.read import read_jsonl
 
 KL_BOUND = 1.0
 """Declared bound on the turn-1 KL (nats per first attempt) at the end of training."""
@@ -26,9 +26,7 @@ DELTA_KEPT = 0.8
 
 def read_log(path: Path) -> list[dict]:
     """The rows of one train_log.jsonl (a missing file is a usage error naming it)."""
-    if not path.is_file():
-        raise UsageError(f"no train log at {path}: run `make stage2-study` first")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path, "run `make stage2-study` first")
 
 
 def eval_curve(rows: list[dict], key: str) -> dict[int, float]:
@@ -72,7 +70,7 @@ def seed_run(rows: list[dict], stage1_end: int, end: int) -> SeedRun:
 
 @dataclass
 class Verdict:
-    """The three targets over seeds (None where a run has no Stage I to keep)."""
+    """The three targets over seeds, and in how many seeds Acc@t2 was kept."""
     kept_acc_t2: bool
     seeds_kept: int
     kept_delta: bool

@@ -87,8 +87,8 @@ def policy_step(cfg, accelerator, policy, reference, optimizer, tokenizer, traje
                 turn_betas: list[float] | None = None) -> dict:
     """One REINFORCE update from a batch of trajectories; returns the step's statistics.
 
-    turn_betas: each turn's KL coefficient (methods/kl_control.py); None: the paper's fixed
-    schedule."""
+    turn_betas: each turn's KL coefficient (methods/kl_control.py); None: a fresh controller's,
+    i.e. what the stage starts with before any adaptation."""
     s = cfg.score
     if turn_betas is None:
         turn_betas = KLController(s).betas(stage)
