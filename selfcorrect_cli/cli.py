@@ -243,6 +243,37 @@ def analyze_mismatch(out, config_path, overrides):
     click.echo(f"figure and table written to {out}.png / {out}.md")
 
 
+@cli.command("mismatch-experiment")
+@click.option("--collector", required=True, type=str,
+              help="Model folder that collected the traces (a base model).")
+@click.option("--model", "single", default=None, type=str,
+              help="One trained model folder; writes its result alone (else give ROLE=DIR).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSON file to write.")
+@click.argument("models", nargs=-1, metavar="[ROLE=MODEL_DIR...]")
+@experiment_options
+def mismatch_experiment(collector, single, out, models, config_path, overrides):
+    """Fix rates on a collector's and on the model's own first attempts, decoded alike."""
+    from selfcorrect_cli.analyses.someone_else import run_experiment
+
+    if bool(single) == bool(models):
+        raise UsageError("give either --model DIR or ROLE=MODEL_DIR pairs, not both or neither")
+    pairs = [("model", single)] if single else _labelled(models)
+    run_experiment(_load(config_path, overrides), collector, pairs, out, nested=not single)
+    click.echo(f"results written to {out}")
+
+
+@cli.command("mismatch-report")
+@click.option("--runs", required=True, type=click.Path(file_okay=False),
+              help="Study root holding seed<S>/mismatch-exp/{own,other}.json.")
+@click.option("--seeds", required=True, help='Seeds, e.g. "0 1 2 3 4".')
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown to write.")
+def mismatch_report(runs, seeds, out):
+    """The someone-else's-traces experiment over seeds: fix rates, paired gap, mix distance."""
+    from selfcorrect_cli.report.mismatch_experiment import write_experiment_table
+
+    click.echo(f"table written to {write_experiment_table(runs, seeds.split(), out)}")
+
+
 @cli.command("calibrate-world")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Markdown table to write (the same rows as JSON beside it).")

@@ -11,6 +11,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from selfcorrect_cli.measure.statistics import bootstrap_ci, fix_rate
+from selfcorrect_cli.tasks.division import MISTAKE_KINDS
 
 # A second attempt whose edit-distance ratio to the first is below this is a near copy: it
 # edits fewer than 10% of the characters of the longer attempt. Used by the collapse analysis
@@ -140,6 +141,39 @@ def kind_metrics(first_kinds: list[str], r1, r2) -> dict[str, dict]:
         out[kind] = {"share_t1": float(of_kind.mean()), "delta_i2c": i2c,
                      "fix_rate": i2c / wrong if wrong > 0 else None}
     return out
+
+
+def error_mix(counts: dict[str, float]) -> dict[str, float]:
+    """The mix of WRONG attempts: each mistake kind's share among the wrong ones, from counts
+    (or shares of all attempts, such as metrics.json's `share_t1`) per kind; "right" is left
+    out. Every wrong kind of the built-in world is listed (0.0 when absent), in table order,
+    then any other kind a task names; empty when nothing is wrong.
+
+    >>> error_mix({"right": 5, "guess": 3, "slip": 1})
+    {'guess': 0.75, 'misread': 0.0, 'slip': 0.25, 'malformed': 0.0}
+    >>> error_mix({"right": 2})
+    {}
+    """
+    wrong = {k: float(v) for k, v in counts.items() if k != "right"}
+    total = sum(wrong.values())
+    if total <= 0:
+        return {}
+    kinds = [k for k in MISTAKE_KINDS if k != "right"] + sorted(set(wrong) - set(MISTAKE_KINDS))
+    return {k: wrong.get(k, 0.0) / total for k in kinds}
+
+
+def total_variation(p: dict[str, float], q: dict[str, float]) -> float | None:
+    """Total-variation distance between two mixes, half the summed absolute differences over
+    the kinds of either (0: the same mix, 1: no kind in common); None when one is empty.
+
+    >>> total_variation({"guess": 0.75, "slip": 0.25}, {"guess": 0.5, "misread": 0.5})
+    0.5
+    >>> total_variation({"guess": 1.0}, {}) is None
+    True
+    """
+    if not p or not q:
+        return None
+    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
 
 
 def accuracy_by_attempt(rewards: np.ndarray) -> list[float]:
