@@ -20,6 +20,8 @@ from selfcorrect_cli.tasks.division import MISTAKE_KINDS
 # attempts of similar length); restated as 0.10 when the ratio moved to the 0-1 scale, so that
 # the criterion keeps its meaning (about 3 edited characters in a 30-character attempt).
 NEAR_COPY_RATIO = 0.10
+# The kinds of a wrong attempt, in the order tables show them (Task.mistake_kind).
+WRONG_KINDS = tuple(k for k in MISTAKE_KINDS if k != "right")
 
 
 def correction_metrics(r1, r2) -> dict[str, float]:
@@ -158,7 +160,7 @@ def error_mix(counts: dict[str, float]) -> dict[str, float]:
     total = sum(wrong.values())
     if total <= 0:
         return {}
-    kinds = [k for k in MISTAKE_KINDS if k != "right"] + sorted(set(wrong) - set(MISTAKE_KINDS))
+    kinds = [*WRONG_KINDS, *sorted(set(wrong) - set(WRONG_KINDS))]
     return {k: wrong.get(k, 0.0) / total for k in kinds}
 
 

@@ -39,9 +39,11 @@ def collapse_table(results: dict[str, dict]) -> str:
     return markdown_table(head, rows)
 
 
-def collapse_section(results: dict[str, dict], out: Path, note: str = "") -> str:
-    """Draw the histograms to `out` (PNG); returns the table and its notes as Markdown."""
-    plot_collapse(results, SPLIT_NAMES, out)
+def collapse_section(results: dict[str, dict], out: Path, note: str = "",
+                     kind_fix: dict | None = None) -> str:
+    """Draw the histograms (and, given kind_fix, the fix rate by kind per method) to `out`
+    (PNG); returns the table and its notes as Markdown."""
+    plot_collapse(results, SPLIT_NAMES, out, kind_fix)
     return (collapse_table(results) + "\n\nFractions of all (y1, y2) pairs; edit-distance ratio: "
             "Levenshtein distance / the longer attempt's length. " + note).rstrip() + "\n"
 
@@ -110,9 +112,10 @@ def mismatch_table(rows: list[dict]) -> str:
             "Delta(t1,t2).\n")
 
 
-def mismatch_section(rows: list[dict], out: Path) -> str:
-    """Draw the fix-rate curves to `out` (PNG); returns the table as Markdown."""
-    plot_fix_rates(rows, curves(rows), SPLIT_NAMES, out)
+def mismatch_section(rows: list[dict], out: Path, mixes: dict | None = None) -> str:
+    """Draw the fix-rate curves (and, given mixes, the error-mix bars) to `out` (PNG); returns
+    the table as Markdown."""
+    plot_fix_rates(rows, curves(rows), SPLIT_NAMES, out, mixes)
     return mismatch_table(rows)
 
 

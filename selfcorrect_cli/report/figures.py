@@ -228,20 +228,25 @@ def plot_training_logs(logs: list[tuple[str, list[dict]]], out: Path) -> None:
     save_figure(fig, out, dpi=80)
 
 
-def plot_collapse(results: dict[str, dict], split_names: dict[str, str], out: Path) -> None:
+def plot_collapse(results: dict[str, dict], split_names: dict[str, str], out: Path,
+                  kind_fix: dict[str, dict] | None = None) -> None:
     """Paper Figure 3: histograms of the edit-distance ratio between y1 and y2, one row per
     model, one column per split. results: {model: {split: collapse statistics}}, the
-    collapse.json of analyze-collapse; split_names: split -> column title."""
+    collapse.json of analyze-collapse; split_names: split -> column title. kind_fix adds a
+    panel below: the fix rate by kind of wrong first attempt, one bar per method in each
+    kind's group, {method: {kind: Estimate (mean, low, high) or None}}."""
     labels = list(results)
     splits = list(results[labels[0]])
     plt = pyplot()
-    fig, axes = plt.subplots(len(labels), len(splits), figsize=(9, 1.9 * len(labels) + 0.8),
-                             sharex=True, squeeze=False)
+    extra = 2 if kind_fix else 0  # the bar panel takes the height of two histogram rows
+    fig = plt.figure(figsize=(9, 1.9 * (len(labels) + extra) + 0.8))
+    grid = fig.add_gridspec(len(labels) + extra, len(splits))
+    axes = np.empty((len(labels), len(splits)), dtype=object)
     bins = np.linspace(0, 1, 41)
     for row, label in enumerate(labels):
         for col, split in enumerate(splits):
             stats = results[label][split]
-            ax = axes[row][col]
+            ax = axes[row][col] = fig.add_subplot(grid[row, col], sharex=axes[0][0])
             weights = np.full(len(stats["edit_ratios"]), 1 / len(stats["edit_ratios"]))
             ax.hist(stats["edit_ratios"], bins=bins, weights=weights, color=f"C{col}")
             ax.set_ylim(0, 1)
@@ -252,19 +257,70 @@ def plot_collapse(results: dict[str, dict], split_names: dict[str, str], out: Pa
                 ax.set_title(split_names.get(split, split))
             if col == 0:
                 ax.set_ylabel(f"{label}\nfraction", fontsize=8)
+            if row < len(labels) - 1:
+                ax.tick_params(labelbottom=False)
     for ax in axes[-1]:
         ax.set_xlabel("edit-distance ratio between y1 and y2")
+    if kind_fix:
+        ax = fig.add_subplot(grid[len(labels):, :])
+        kinds = list(dict.fromkeys(k for fix in kind_fix.values() for k in fix))
+        series = {method: [_triple(fix.get(k)) for k in kinds] for method, fix in kind_fix.items()}
+        grouped_bars(ax, kinds, series, scale=100)
+        ax.set_ylabel("fix rate (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title("Fix rate by kind of wrong first attempt (held-out eval, mean over seeds)",
+                     fontsize=10)
     fig.suptitle("Behaviour collapse: how much the second attempt edits the first")
     fig.tight_layout()
     save_figure(fig, out)
 
 
+def _triple(estimate) -> tuple[float, float, float] | None:
+    """(mean, low, high) of an Estimate; the mean thrice where it has no interval."""
+    if estimate is None:
+        return None
+    low = estimate.mean if estimate.low is None else estimate.low
+    high = estimate.mean if estimate.high is None else estimate.high
+    return estimate.mean, low, high
+
+
+def grouped_bars(ax, groups: list[str], series: dict[str, list], scale: float = 1.0) -> None:
+    """One group of bars per entry of `groups`, one bar per series in each, coloured by series;
+    series: label -> per group (mean, low, high), a bare mean, or None (no bar, "n/a" written).
+    Error bars where low < high."""
+    from matplotlib.patches import Patch
+
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, (label, values) in enumerate(series.items()):
+        offset = x + (i - (len(series) - 1) / 2) * width
+        for xi, value in zip(offset, values):
+            if value is None:
+                ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=6, rotation=90,
+                        color="0.4")
+                continue
+            m, low, high = (value, value, value) if np.isscalar(value) else value
+            yerr = [[scale * (m - low)], [scale * (high - m)]] if high > low else None
+            ax.bar(xi, scale * m, width, yerr=yerr, capsize=2, color=f"C{i}")
+    handles = [Patch(facecolor=f"C{i}", label=label) for i, label in enumerate(series)]
+    ax.set_xticks(x, groups)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1),
+              borderaxespad=0)
+
+
 def plot_fix_rates(rows: list[dict], curves: list[tuple[str, str]], split_names: dict[str, str],
-                   out: Path) -> None:
+                   out: Path, mixes: dict[str, dict[str, float]] | None = None) -> None:
     """Paper Figure 4: the fix rate of each (source, split) curve against the Pair-SFT step;
-    rows: mismatch.jsonl rows, each {"step", "<source>/<split>": {"fix_rate", ...}}."""
+    rows: mismatch.jsonl rows, each {"step", "<source>/<split>": {"fix_rate", ...}}. mixes adds
+    a panel on the right: the share of each kind among wrong first attempts, one bar per
+    series ({"collector (own)": {"guess": 0.6, ...}, "Pair-SFT (own)": {...}})."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    if mixes:
+        fig, (ax, right) = plt.subplots(1, 2, figsize=(13.5, 4),
+                                        gridspec_kw={"width_ratios": [1, 1.1]})
+    else:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
     steps = [r["step"] for r in rows]
     styles = {"offline": "-", "own": "--"}
     for source, split in curves:
@@ -278,6 +334,13 @@ def plot_fix_rates(rows: list[dict], curves: list[tuple[str, str]], split_names:
     ax.set_ylim(0, 1)
     ax.set_title("Distribution mismatch during Pair-SFT")
     ax.legend(fontsize=8)
+    if mixes:
+        kinds = list(dict.fromkeys(k for mix in mixes.values() for k in mix))
+        grouped_bars(right, kinds, {label: [mix.get(k, 0.0) for k in kinds]
+                                    for label, mix in mixes.items()}, scale=100)
+        right.set_ylabel("% of wrong first attempts")
+        right.set_ylim(0, 100)
+        right.set_title("Kinds of mistake: collector against learner (T=1)")
     fig.tight_layout()
     save_figure(fig, out)
 

@@ -35,6 +35,41 @@ def read_experiment(runs: str | Path, seeds: list, arms=tuple(ARMS)) -> dict[str
                             "(make mismatch-study)") for s in seeds] for arm in arms}
 
 
+def mean_mixes(dirs: list[str]) -> tuple[dict[str, dict[str, float]], int]:
+    """The experiment's error mixes for the mismatch figure, mean over the seeds whose files
+    exist in `dirs` (each seed's mismatch-exp folder): per arm the collector's and each
+    trained model's own; ({}, 0) when none exists. Returns (mixes, seeds found).
+
+    >>> import json, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = open(f"{d}/own.json", "w").write(json.dumps({"star": {"mix_collector": {"guess": .5,
+    ...     "slip": .5}, "mix_own": {"guess": 1.0, "slip": 0.0}}}))
+    >>> mean_mixes([d])
+    ({'collector (own arm)': {'guess': 0.5, 'slip': 0.5}, 'STaR (own arm)': {'guess': 1.0, 'slip': 0.0}}, 1)
+    """
+    series: dict[str, list[dict]] = {}
+    found = set()
+    for d in dirs:
+        for arm in ARMS:
+            path = Path(d) / f"{arm}.json"
+            if not path.exists():
+                continue
+            found.add(d)
+            results = read_json(path, "")
+            first = next(iter(results.values()), {})
+            series.setdefault(f"collector ({arm} arm)", []).append(first.get("mix_collector") or {})
+            for role, result in results.items():
+                series.setdefault(f"{LABELS.get(role, role)} ({arm} arm)", []).append(
+                    result.get("mix_own") or {})
+    mixes = {}
+    for label, seeds in series.items():
+        seeds = [m for m in seeds if m]
+        if seeds:
+            kinds = list(dict.fromkeys(k for m in seeds for k in m))
+            mixes[label] = {k: mean(m.get(k, 0.0) for m in seeds) for k in kinds}
+    return mixes, len(found)
+
+
 def _cell(values: list, signed: bool = False) -> str:
     present = [v for v in values if v is not None]
     if not present:

@@ -5,13 +5,17 @@ path, or {run: path, paper: key} to set a row of the paper (report/paper.py) bes
 table with paper columns every row names its paper row, `none` where the paper has none.
 Tables come out as <out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them
 all. Every input must exist: a missing run is named in a one-line error rather than left out
-of a table silently. The one exception is figures.phase_map (report/phase_map.py), a grid of
+of a table silently. A table with `view: mistake-kinds` shows each method's mix of mistakes,
+fix rate per kind and change rates instead of the five metrics (collapse.png then draws its
+fix rates too); figures.mismatch may be {curves: ..., experiment: ...}, whose experiment files
+(make mismatch-study) are drawn where present. The one exception is figures.phase_map (report/phase_map.py), a grid of
 study trees built over several sessions, which marks the cells and methods not run yet.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 from statistics import mean
 
@@ -21,9 +25,18 @@ from selfcorrect_cli.io.run_dir import write_atomic
 from selfcorrect_cli.report.paper import paper_row
 from selfcorrect_cli.report.paths import expand, parse_seeds
 from selfcorrect_cli.report.phase_map import PNGS, phase_map_section, read_phase_map
-from selfcorrect_cli.report.study_tables import seed_csv, seed_table
+from selfcorrect_cli.report.study_tables import (
+    kind_estimates,
+    kinds_csv,
+    kinds_table,
+    seed_csv,
+    seed_table,
+)
 from selfcorrect_cli.report.tables import load_metrics, markdown_table
 
+# metrics: the paper's five metrics (seed_table); mistake-kinds: the error mix, fix rate per kind
+# and change rates (kinds_table), whose fix rates collapse.png also draws.
+VIEWS = ("metrics", "mistake-kinds")
 FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
            "phase_map")
 
@@ -46,18 +59,24 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
     tables = []
     for index, table in enumerate(raw.get("tables") or []):
         if not isinstance(table, dict) or not {"name", "rows"} <= set(table) \
-                or set(table) - {"name", "title", "rows"}:
-            raise UsageError(f"{path}: tables[{index}] needs name and rows (optional: title)")
+                or set(table) - {"name", "title", "rows", "view"}:
+            raise UsageError(f"{path}: tables[{index}] needs name and rows (optional: title, "
+                             "view)")
         where = f"{path}: {table['name']}"
+        view = table.get("view", "metrics")
+        if view not in VIEWS:
+            raise UsageError(f"{where}: unknown view {view!r}; known: {', '.join(VIEWS)}")
         rows = [_table_row(str(label), value, f"{where}.{label}", paths)
                 for label, value in (table["rows"] or {}).items()]
         linked = [row[3] for row in rows]
+        if view != "metrics" and any(linked):
+            raise UsageError(f"{where}: a {view} table sets no paper rows beside it")
         if any(linked) and not all(linked):
             unlinked = [row[0] for row in rows if not row[3]]
             raise UsageError(f"{where}: rows {unlinked} name no paper row while others do; "
                              "give each {run: ..., paper: <key or none>}")
         tables.append({"name": str(table["name"]), "title": table.get("title", table["name"]),
-                       "paper": any(linked), "rows": [row[:3] for row in rows]})
+                       "view": view, "paper": any(linked), "rows": [row[:3] for row in rows]})
     figures = raw.get("figures") or {}
     if set(figures) - set(FIGURES):
         raise UsageError(f"{path}: unknown figure(s) {sorted(set(figures) - set(FIGURES))}; "
@@ -104,19 +123,36 @@ def mean_log(logs: list[list[dict]]) -> list[dict]:
 
 
 # --- figures: each draws its PNG and returns the Markdown shown under it -----------------------
-def _figure_collapse(dirs: list[str], out: Path) -> str:
+def _figure_collapse(dirs: list[str], out: Path, kind_fix: dict | None = None) -> str:
+    """kind_fix: {method: {kind: Estimate or None}}, the fix rates of the study's mistake-kinds
+    table, drawn as grouped bars under the histograms."""
     from selfcorrect_cli.report.analyses import collapse_section
 
     results = read_json(Path(dirs[0]) / "collapse.json", "run `selfcorrect analyze-collapse`")
-    return collapse_section(results, out)
+    note = ("Bars below the histograms: fix rate by kind of wrong first attempt per method, "
+            "mean over seeds with 95% t-intervals (the mistake-kinds table)." if kind_fix else "")
+    return collapse_section(results, out, note, kind_fix=kind_fix)
 
 
-def _figure_mismatch(dirs: list[str], out: Path) -> str:
+def _figure_mismatch(inputs: list, out: Path) -> str:
+    """inputs: the seeds' analyze-mismatch folders, or {curves: those, experiment: the seeds'
+    mismatch-exp folders}; the experiment's error mixes are drawn beside where present."""
     from selfcorrect_cli.report.analyses import mean_mismatch, mismatch_section
+    from selfcorrect_cli.report.mismatch_experiment import mean_mixes
 
+    named = dict(inputs) if inputs and isinstance(inputs[0], tuple) else {"curves": inputs}
+    if set(named) - {"curves", "experiment"} or "curves" not in named:
+        raise UsageError("figure mismatch: a list of folders or {curves: ..., experiment: ...}")
+    dirs = named["curves"]
     rows = mean_mismatch([read_jsonl(Path(d) / "mismatch.jsonl",
                                       "run `selfcorrect analyze-mismatch`") for d in dirs])
-    return f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_section(rows, out)
+    mixes, seeds = mean_mixes(named.get("experiment", []))
+    text = f"Mean over {len(dirs)} seed(s).\n\n" + mismatch_section(rows, out, mixes)
+    if mixes:
+        text += (f"\nRight panel: the kinds of mistake among wrong first attempts of the "
+                 f"someone-else's-traces experiment (`make mismatch-study`), mean over {seeds} "
+                 "seed(s): the collector's against each trained model's own, both at T=1.\n")
+    return text
 
 
 def _figure_training(runs: list[tuple[str, list[str]]], out: Path) -> str:
@@ -175,17 +211,27 @@ def write_report(spec_path: str | Path, out: str | Path, runs: str | None = None
     spec = read_study(spec_path, runs, seeds)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written, sections = [], []
+    written, sections, kind_fix = [], [], None
     for table in spec["tables"]:
         rows = [(label, [load_metrics(d) for d in dirs], link)
                 for label, dirs, link in table["rows"]]
-        text = seed_table(rows, table["title"], table["paper"])
-        for suffix, content in ((".md", text), (".csv", seed_csv(rows, table["paper"]))):
+        if table["view"] == "mistake-kinds":
+            plain = [(label, runs) for label, runs, _ in rows]
+            text, csv_text = kinds_table(plain, table["title"]), kinds_csv(plain)
+            if kind_fix is None:  # the first such table is the one collapse.png draws
+                kind_fix = {label: kind_estimates(runs)["fix"] for label, runs in plain}
+                kind_fix = {label: fix for label, fix in kind_fix.items() if fix} or None
+        else:
+            text, csv_text = seed_table(rows, table["title"], table["paper"]), \
+                seed_csv(rows, table["paper"])
+        for suffix, content in ((".md", text), (".csv", csv_text)):
             write_atomic(out / f"{table['name']}{suffix}", content)
             written.append(out / f"{table['name']}{suffix}")
         sections.append(text)
     for name, inputs in spec["figures"].items():
         filenames, title, writer = FIGURE_WRITERS[name]
+        if name == "collapse" and kind_fix:
+            writer = partial(writer, kind_fix=kind_fix)
         # A figure may draw companions beside its first PNG (the phase map's winner map).
         filename, *companions = (filenames,) if isinstance(filenames, str) else filenames
         details = writer(inputs, out / filename)  # figures.save_figure: never half a PNG

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.measure.metrics import WRONG_KINDS, error_mix
 from selfcorrect_cli.measure.statistics import Estimate, aggregate
 from selfcorrect_cli.report.paper import NO_COUNTERPART, SOURCE, PaperRow
 from selfcorrect_cli.report.tables import csv_table, markdown_table, percent_cell
@@ -87,6 +88,95 @@ def seed_csv(rows: list[StudyRow], paper: bool = False) -> str:
             cells += [str(link) if link else NO_COUNTERPART,
                       *(None if v is None else v / 100 for v in values)]
         body.append(cells)
+    return csv_table(head, body)
+
+
+# --- the kinds of mistakes: error mix, fix rate per kind, change rates --------------------------
+CHANGE_KEYS = ("change_rate_after_right", "change_rate_after_wrong", "discrimination")
+NOT_RECORDED = "not recorded"
+
+
+def _over_seeds(values: list) -> Estimate | None:
+    """Mean and t-interval of the seeds that have a value (None: undefined in that seed)."""
+    present = [v for v in values if v is not None]
+    return aggregate(present) if present else None
+
+
+def kind_estimates(runs: list[dict]) -> dict:
+    """Per row (its seeds' metrics.json): the mix of wrong first attempts ("mix"), the fix rate
+    of each kind ("fix"), and the change rates; a part some seed did not record is None.
+
+    >>> mk = {"right": {"share_t1": .5, "fix_rate": None}, "guess": {"share_t1": .4,
+    ...       "fix_rate": .25}, "slip": {"share_t1": .1, "fix_rate": 0.0}}
+    >>> e = kind_estimates([dict(mistake_kinds=mk, change_rate_after_right=.1,
+    ...                          change_rate_after_wrong=.3, discrimination=.2)] * 2)
+    >>> e["mix"]["guess"].mean, e["fix"]["slip"].mean, e["fix"]["misread"], e["discrimination"].mean
+    (0.8, 0.0, None, 0.2)
+    >>> kind_estimates([{}])["mix"] is None
+    True
+    """
+    out = {}
+    if all("mistake_kinds" in m for m in runs):
+        mixes = [error_mix({k: v["share_t1"] for k, v in m["mistake_kinds"].items()})
+                 for m in runs]
+        out["mix"] = {k: _over_seeds([mix.get(k) for mix in mixes]) for k in WRONG_KINDS}
+        out["fix"] = {k: _over_seeds([m["mistake_kinds"].get(k, {}).get("fix_rate")
+                                      for m in runs]) for k in WRONG_KINDS}
+    else:
+        out["mix"] = out["fix"] = None
+    for key in CHANGE_KEYS:
+        out[key] = _over_seeds([m.get(key) for m in runs]) if all(key in m for m in runs) \
+            else None
+    return out
+
+
+def _estimate_cell(e: Estimate | None, recorded: bool, signed: bool = False) -> str:
+    if not recorded:
+        return NOT_RECORDED
+    return "-" if e is None else percent_cell(e.mean, e.low, e.high, signed=signed)
+
+
+def kinds_table(rows: list[tuple[str, list[dict]]], title: str) -> str:
+    """Markdown, one row per method: the error mix, the fix rate per kind, the change rates.
+
+    >>> kinds_table([("Old", [{"acc_t1": .5}])], "T").splitlines()[4].count("not recorded")
+    11
+    """
+    head = ["method", *(f"mix: {k}" for k in WRONG_KINDS), *(f"fix: {k}" for k in WRONG_KINDS),
+            "change after right", "change after wrong", "discrimination", "seeds"]
+    body = []
+    for label, runs in rows:
+        e = kind_estimates(runs)
+        cells = [label]
+        for part in ("mix", "fix"):
+            cells += [_estimate_cell(e[part] and e[part][k], e[part] is not None)
+                      for k in WRONG_KINDS]
+        cells += [_estimate_cell(e[k], all(k in m for m in runs), signed=k == "discrimination")
+                  for k in CHANGE_KEYS]
+        body.append(cells + [len(runs)])
+    note = ("First attempts of each method's evaluation. mix: % of the WRONG first attempts "
+            "that are of each kind (guess: the check is right and points the way; misread: a "
+            "consistent check for another divisor; slip: the written check is wrong; malformed: "
+            "not an attempt). fix: % of wrong first attempts of that kind whose second attempt "
+            "is right. change after right / wrong: % of second attempts whose answer differs "
+            "from a right / a wrong first one; discrimination: their difference. Brackets: 95% "
+            "t-interval over the seeds with a value (where there are 2 or more); -: no first "
+            f"attempt of that kind; {NOT_RECORDED}: metrics.json from before the labels.")
+    return "\n".join([f"## {title}", "", markdown_table(head, body), "", note]) + "\n"
+
+
+def kinds_csv(rows: list[tuple[str, list[dict]]]) -> str:
+    """The same for tools: mean, low and high per cell, empty where not recorded or undefined."""
+    keys = [*(f"mix_{k}" for k in WRONG_KINDS), *(f"fix_{k}" for k in WRONG_KINDS), *CHANGE_KEYS]
+    head = ["method", "seeds", *(f"{k}{s}" for k in keys for s in ("", "_low", "_high"))]
+    body = []
+    for label, runs in rows:
+        e = kind_estimates(runs)
+        found = [*((e["mix"] or {}).get(k) for k in WRONG_KINDS),
+                 *((e["fix"] or {}).get(k) for k in WRONG_KINDS), *(e[k] for k in CHANGE_KEYS)]
+        body.append([label, len(runs), *(x for f in found
+                                          for x in ((None,) * 3 if f is None
+                                                    else (f.mean, f.low, f.high)))])
     return csv_table(head, body)
 
 
