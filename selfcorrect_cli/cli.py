@@ -323,6 +323,29 @@ def findings(spec, out, runs, seeds):
         click.echo(f"findings written to {out} and {os.path.splitext(out)[0]}.json")
 
 
+@cli.command("findings-v2")
+@click.argument("spec", type=str, metavar="SPEC_YAML")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Markdown file to write; the same numbers as CSV are written beside it.")
+@click.option("--runs", default=None, help="Study root substituted for {runs} in SPEC_YAML.")
+@click.option("--seeds", default=None, help='Seeds substituted for {seed}, e.g. "0 1 2".')
+@click.option("--v1-spec", default="experiments/builtin/findings.yaml", show_default=True,
+              type=str, help="The v1 findings spec whose rows are reported beside, on the "
+                             "same --runs and --seeds.")
+def findings_v2(spec, out, runs, seeds, v1_spec):
+    """Judge the pre-registered findings, version 2: paired contrasts over seeds, a nested
+    bootstrap and Holm's correction per family (see experiments/builtin/findings-v2.yaml).
+
+    Reports only: exits 0 whatever the verdicts, but 2 on a bad spec or when none of the
+    inputs it names is there.
+    """
+    from selfcorrect_cli.report.findings_v2 import report_findings_v2
+
+    click.echo(report_findings_v2(spec, out, runs, seeds, v1_spec))
+    if out:
+        click.echo(f"findings written to {out} and {os.path.splitext(out)[0]}.csv")
+
+
 @cli.command()
 @click.argument("spec", type=str, metavar="STUDY_YAML")
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False),
