@@ -99,7 +99,8 @@ def test_verdict_follows_the_written_check_and_slips_mislead_it():
 
 @pytest.mark.parametrize("slip", [0.0, 0.25])
 def test_verdicts_are_right_unless_a_slip_moves_the_check_across_the_answer(slip):
-    world = WorldConfig(verdict=True, check_slip=slip)
+    # misread = 0: a misread attempt's verdict is right for the divisor it read (tested below)
+    world = WorldConfig(verdict=True, check_slip=slip, misread=0.0)
     rows = _conversations(world, 4000)
     wrong = [_verdict(t1) != ("OK" if _guess(t1) == a // b else "LOW" if _guess(t1) < a // b
                               else "HIGH") for a, b, t1, _ in rows]
@@ -115,7 +116,9 @@ def test_second_attempts_are_no_better_than_fresh_retries(copy, slip):
     """The data must hold no correction skill: given a wrong first attempt, the second is right
     exactly as often as a copy (never) or a fresh uniform guess (1/k) would be, whatever the
     first attempt's verdict said. An informed second attempt would beat this expectation."""
-    world = WorldConfig(verdict=True, check_slip=slip, copy_propensity=copy)
+    # misread = 0: the chances below are those of the prompt's divisor; the misreading world's
+    # retries are tested against their own mixture further below
+    world = WorldConfig(verdict=True, check_slip=slip, copy_propensity=copy, misread=0.0)
     rows = _conversations(world, 12000, seed=1)
     first_right = sum(_guess(t1) == a // b for a, b, t1, _ in rows)
     second_right = sum(_guess(t2) == a // b for a, b, _, t2 in rows)

@@ -60,7 +60,7 @@ def base_traces(tiny_base, tmp_path_factory):
 @pytest.mark.parametrize("method", list(score.METHODS))
 def test_two_steps_of_each_method_train_on_an_earnable_reward(method, tiny_base, base_traces,
                                                               tmp_path, monkeypatch):
-    _odd_length_reward(monkeypatch)  # at reward 0 Adam would move the weights anyway
+    _earnable_reward(monkeypatch)  # at reward 0 Adam would move the weights anyway
     out = tmp_path / method
     _invoke("train", "--method", method, *_sets(
         [f"train.base_model={tiny_base}", f"run.out_dir={out}", f"train.traces={base_traces}",
@@ -127,7 +127,7 @@ def test_zero_reward_gives_no_policy_gradient_and_an_earnable_one_does(tiny_base
     norms = []
     for earnable in (False, True):
         if earnable:
-            _odd_length_reward(monkeypatch)
+            _earnable_reward(monkeypatch)
         trajectories = score._sample(cfg, accelerator, policy, tokenizer, task, problems, None, 0)
         stats = policy_update.policy_step(cfg, accelerator, policy, reference, _KeepGrad(policy),
                                           tokenizer, trajectories, 2, 0, torch.float32)
@@ -327,16 +327,18 @@ def test_tree_rollouts_train_and_log(tiny_base, tmp_path):
     assert _changed(_weights(tiny_base), _weights(out / "model"))
 
 
-def _odd_length_reward(monkeypatch):
-    # The tiny model is never right; a reward it can earn (odd-length answers) gives the policy
-    # gradient something to follow.
+def _earnable_reward(monkeypatch):
+    # The tiny model is never right; a reward it can earn gives the policy gradient something to
+    # follow. Seven levels from the text's character codes: a problem's samples tie with chance
+    # 1/7 (an odd-length reward tied with chance 1/2, and then every group of two samples could
+    # tie, leaving no gradient at all for some pretraining data).
     monkeypatch.setattr(DivisionTask, "grade",
-                        lambda self, problems, texts: [float(len(t) % 2) for t in texts])
+                        lambda self, problems, texts: [sum(map(ord, t)) % 7 / 7 for t in texts])
 
 
 def test_micro_batches_accumulate_to_the_same_gradient(tiny_base, monkeypatch):
     """Splitting the rows into micro-batches changes only the order of the sums."""
-    _odd_length_reward(monkeypatch)
+    _earnable_reward(monkeypatch)
     cfg = score.method_config(load_config(None, ["train.method=score", *TINY_RL,
                                                  "score.problems_per_step=3"]))
     accelerator = Accelerator(cpu=True)
@@ -365,7 +367,7 @@ def test_micro_batches_accumulate_to_the_same_gradient(tiny_base, monkeypatch):
 
 def test_sampled_kl_trains_and_logs_entropy_only_on_stats_steps(tiny_base, tmp_path,
                                                                 monkeypatch):
-    _odd_length_reward(monkeypatch)  # with the KL in the reward, nothing else moves the policy
+    _earnable_reward(monkeypatch)  # with the KL in the reward, nothing else moves the policy
     out = tmp_path / "sampled"
     score.train_score(_cfg(tiny_base, out, ["score.kl_estimator=sampled", "score.stats_every=2",
                                             "score.micro_batch_rows=2"]), progress=False)
