@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SC := TQDM_MININTERVAL=5 $(BIN)/selfcorrect
 
-.PHONY: install lock test reproduce reproduce-quick study study-runs sweep sweep-runs sweep-point \
+.PHONY: install lock test reproduce reproduce-quick ablations study study-runs seed-runs sweep sweep-runs sweep-point \
 	sweep-base-runs sweep-base-point sweep-report calibration clean-runs stage2-point \
 	stage2-report stage2-study stage2-study-s0
 
@@ -46,7 +46,14 @@ test: $(INSTALLED)
 # hold the settings; the rules below only set paths and seeds (and the *_SET budget overrides).
 RUNS ?= runs/builtin
 RESULTS ?= results
-SEEDS ?= 0 1 2
+# The main contrasts on ten base seeds and the ablations on the first five (docs/built-in-world.md,
+# "The powered study ... declared before their runs"); a second RL seed of SCoRe on the first three.
+SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+ABLATION_SEEDS ?= 0 1 2 3 4
+RL_SEED2_SEEDS ?= $(wordlist 1,3,$(SEEDS))
+# Every core by default: each stage runs on one thread, so runs stay bitwise repeatable whatever
+# JOBS is (README, "Determinism").
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PRETRAIN_SET ?=
 SFT_SET ?=
 RL_SET ?=
@@ -55,9 +62,13 @@ EXTRA_SET ?=
 EXP := experiments/builtin
 SFT_EXP := $(EXP)/sft
 RL_EXP := $(EXP)/rl
-SFT_MODELS := star-d star-dplus pair-d pair-dplus
-RL_METHODS := score score-return score-tree single-turn-rl no-stage1 no-shaping star-stage2 offline-turn1 \
-	naive-two-turn
+# The main contrasts (`make reproduce`) and the rest of the paper's tables (`make ablations`).
+MAIN_SFT := star-dplus pair-d
+MAIN_RL := score single-turn-rl naive-two-turn
+ABLATION_SFT := star-d pair-dplus
+ABLATION_RL := score-return score-tree no-stage1 no-shaping star-stage2 offline-turn1
+SFT_MODELS := $(MAIN_SFT) $(ABLATION_SFT)
+RL_METHODS := $(MAIN_RL) $(ABLATION_RL)
 EXTRA_MODELS := seed0/base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score \
 	seed0/rl/single-turn-rl
 SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
@@ -65,6 +76,10 @@ SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 # run's end-of-Stage-I checkpoint instead of training the same Stage I again
 # (methods/shared_stage1.py checks that it is the same).
 SHARED_STAGE1 := score-return no-shaping star-stage2
+
+# Model directories are targets only through pattern rules; without this make would treat their
+# config.json as intermediate files and delete them once the evaluations are built.
+.SECONDARY:
 
 # Several base models pretrain side by side under -j2, so one thread each by default (the
 # thread count is part of what makes a run bitwise repeatable: README, "Determinism").
@@ -107,6 +122,14 @@ $(RUNS)/seed$(1)/rl/%/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.json
 		--set train.base_model=$(RUNS)/seed$(1)/base/model \
 		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET) $$(STAGE1_FROM)
 
+# SCoRe again from the same base model and traces with another RL seed (1000 + s): the report
+# separates base-model variance from RL variance with it.
+$(RUNS)/seed$(1)/rl/score-rlseed2/model/config.json: $(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_EXP)/score.yaml
+	$(SC) train -c $(RL_EXP)/score.yaml --set run.seed=$(shell expr 1000 + $(1)) \
+		--set run.out_dir=$(RUNS)/seed$(1)/rl/score-rlseed2 \
+		--set train.base_model=$(RUNS)/seed$(1)/base/model \
+		--set train.traces=$(RUNS)/seed$(1)/sft/traces/traces.jsonl $(RL_SET)
+
 # the rule above, after the seed's score run and from its Stage I (private: the score run,
 # a prerequisite, must not inherit the setting)
 $(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): $(RUNS)/seed$(1)/rl/score/model/config.json
@@ -114,6 +137,9 @@ $(SHARED_STAGE1:%=$(RUNS)/seed$(1)/rl/%/model/config.json): \
 	private STAGE1_FROM = --set score.stage1_from=$(RUNS)/seed$(1)/rl/score
 endef
 $(foreach s,$(SEEDS),$(eval $(call SEED_RULES,$(s))))
+
+# the someone-else's-traces experiment: each seed's own arm, `make mismatch-study`'s other arm
+include mk/mismatch-study.mk
 
 # Greedy two-turn evaluation of any trained model, on the same held-out problems as the base.
 $(RUNS)/%/eval/metrics.json: $(RUNS)/%/model/config.json $(SFT_EXP)/eval.yaml
@@ -127,19 +153,39 @@ $(RUNS)/extra/attempts/%/metrics.json: $(RUNS)/%/model/config.json $(EXP)/eval-a
 $(RUNS)/extra/scaling/%/traces.jsonl: $(RUNS)/%/model/config.json $(EXP)/collect-scaling.yaml
 	$(SC) collect -c $(EXP)/collect-scaling.yaml --set model.path=$(RUNS)/$*/model --set run.out_dir=$(@D) $(EXTRA_SET)
 
-$(RUNS)/sft/collapse/collapse.json: $(SFT_MODELS:%=$(RUNS)/seed0/sft/%/model/config.json) \
+# Behaviour collapse on seed 0 (paper Figure 3): the main study's models, SCoRe beside the SFT ones.
+$(RUNS)/sft/collapse/collapse.json: $(MAIN_SFT:%=$(RUNS)/seed0/sft/%/model/config.json) \
+		$(RUNS)/seed0/rl/score/model/config.json $(RUNS)/seed0/base/model/config.json \
+		$(SFT_EXP)/collapse.yaml
+	$(SC) analyze-collapse -c $(SFT_EXP)/collapse.yaml --out $(@D)/figure --set run.out_dir=$(@D) $(EXTRA_SET) \
+		Base=$(RUNS)/seed0/base/model "STaR D+_STaR=$(RUNS)/seed0/sft/star-dplus/model" \
+		"Pair-SFT D_SFT=$(RUNS)/seed0/sft/pair-d/model" SCoRe=$(RUNS)/seed0/rl/score/model
+
+# The same with the four SFT variants of paper Table 1 (`make ablations`).
+$(RUNS)/sft/collapse-table1/collapse.json: $(SFT_MODELS:%=$(RUNS)/seed0/sft/%/model/config.json) \
 		$(RUNS)/seed0/base/model/config.json $(SFT_EXP)/collapse.yaml
 	$(SC) analyze-collapse -c $(SFT_EXP)/collapse.yaml --out $(@D)/figure --set run.out_dir=$(@D) $(EXTRA_SET) \
 		Base=$(RUNS)/seed0/base/model "STaR D_STaR=$(RUNS)/seed0/sft/star-d/model" \
 		"STaR D+_STaR=$(RUNS)/seed0/sft/star-dplus/model" "Pair-SFT D_SFT=$(RUNS)/seed0/sft/pair-d/model" \
 		"Pair-SFT D+_SFT=$(RUNS)/seed0/sft/pair-dplus/model"
 
-STUDY_INPUTS := $(RUNS)/sft/collapse/collapse.json \
-	$(foreach d,$(SEED_DIRS),$(d)/eval/base-greedy/metrics.json $(d)/eval/base-t1/metrics.json \
-		$(d)/sft/self-refine/metrics.json $(SFT_MODELS:%=$(d)/sft/%/eval/metrics.json) \
-		$(RL_METHODS:%=$(d)/rl/%/eval/metrics.json) $(d)/sft/mismatch/mismatch.jsonl) \
-	$(EXTRA_MODELS:%=$(RUNS)/extra/attempts/%/metrics.json) \
+# The main contrasts per seed, the someone-else's-traces experiment's own arm (mk/mismatch-study.mk;
+# v2's mismatch claims) and SCoRe's second RL seed; then, on seed 0, Figure 3's collapse, Figure
+# 4's curves and the extras.
+SEED_INPUTS := $(foreach d,$(SEED_DIRS),$(d)/eval/base-greedy/metrics.json \
+		$(d)/eval/base-t1/metrics.json $(MAIN_SFT:%=$(d)/sft/%/eval/metrics.json) \
+		$(MAIN_RL:%=$(d)/rl/%/eval/metrics.json) $(d)/mismatch-exp/own.json) \
+	$(RL_SEED2_SEEDS:%=$(RUNS)/seed%/rl/score-rlseed2/eval/metrics.json)
+STUDY_INPUTS := $(SEED_INPUTS) $(RUNS)/sft/collapse/collapse.json \
+	$(RUNS)/seed0/sft/mismatch/mismatch.jsonl $(EXTRA_MODELS:%=$(RUNS)/extra/attempts/%/metrics.json) \
 	$(RUNS)/extra/scaling/seed0/base/traces.jsonl $(RUNS)/extra/scaling/seed0/rl/score/traces.jsonl
+
+# The rest of paper Tables 1 and 4 on the ablation seeds (their main-contrast runs are shared).
+ABLATION_DIRS := $(foreach s,$(ABLATION_SEEDS),$(RUNS)/seed$(s))
+ABLATION_INPUTS := $(RUNS)/sft/collapse-table1/collapse.json \
+	$(foreach d,$(ABLATION_DIRS),$(d)/eval/base-greedy/metrics.json $(d)/sft/self-refine/metrics.json \
+		$(SFT_MODELS:%=$(d)/sft/%/eval/metrics.json) $(RL_METHODS:%=$(d)/rl/%/eval/metrics.json) \
+		$(d)/sft/mismatch/mismatch.jsonl)
 
 # keep_records(runs, dest): the runs' small records (configs, commands, commits, metrics, logs)
 # copied into dest, never checkpoints or traces; dest is replaced.
@@ -147,14 +193,19 @@ define keep_records
 	rm -rf $(2) && mkdir -p $(2)
 	cd $(1) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
 		-o -name command.txt -o -name git_commit.txt -o -name environment.json -o -name metrics.json -o -name '*_log.jsonl' \
-		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \) -print \
+		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \
+		-o -name timing.json -o -path '*/mismatch-exp/*.json' \) -print \
 		| tar -cf - -T - | tar -xf - -C $(abspath $(2))
 endef
 
-# Every table and figure, then the findings verdicts, from the run directories.
-$(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml
+# Every table and figure, the findings verdicts (version 2, with the v1 rows beside) and the cost
+# table, from the run directories.
+$(RESULTS)/report.md: $(STUDY_INPUTS) $(EXP)/study.yaml $(EXP)/findings.yaml $(EXP)/findings-v2.yaml
 	$(SC) report $(EXP)/study.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)
 	$(SC) findings $(EXP)/findings.yaml --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/findings.md
+	$(SC) findings-v2 $(EXP)/findings-v2.yaml --runs $(RUNS) --seeds "$(SEEDS)" \
+		--out $(RESULTS)/findings-v2.md
+	$(SC) cost-table --runs $(RUNS) --seeds "$(SEEDS)" --out $(RESULTS)/cost.md
 	$(call keep_records,$(RUNS),$(RESULTS)/runs)
 
 study: $(RESULTS)/report.md
@@ -162,11 +213,28 @@ study: $(RESULTS)/report.md
 # Every run the study needs, without the report (useful while iterating on report.py).
 study-runs: $(STUDY_INPUTS)
 
-# The whole study, two stages at a time with one thread each (tiny models gain little from
-# intra-op threads, and two processes keep both cores busy).
+# The per-seed runs alone, for any seeds (the cost of a seed is measured with it on a tuning seed).
+seed-runs: $(SEED_INPUTS)
+
+# The whole study, JOBS stages at a time with one thread each (tiny models gain little from
+# intra-op threads; one process per core keeps every core busy).
 reproduce: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 study
-	@cat $(RESULTS)/report.md $(RESULTS)/findings.md
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) study
+	@cat $(RESULTS)/report.md $(RESULTS)/findings-v2.md $(RESULTS)/cost.md
+
+# The ablations of paper Table 4, the SFT variants of Table 1 and Self-Refine on ABLATION_SEEDS,
+# with v2's ablation family; reuses the main study's runs of those seeds.
+$(RESULTS)/ablations/report.md: $(ABLATION_INPUTS) $(EXP)/ablations.yaml $(EXP)/findings-v2.yaml
+	$(SC) report $(EXP)/ablations.yaml --runs $(RUNS) --seeds "$(ABLATION_SEEDS)" --out $(@D)
+	$(SC) findings $(EXP)/findings.yaml --runs $(RUNS) --seeds "$(ABLATION_SEEDS)" --out $(@D)/findings.md
+	$(SC) findings-v2 $(EXP)/findings-v2.yaml --runs $(RUNS) --seeds "$(ABLATION_SEEDS)" \
+		--out $(@D)/findings-v2.md
+	$(SC) cost-table --runs $(RUNS) --seeds "$(ABLATION_SEEDS)" --out $(@D)/cost.md
+	$(call keep_records,$(RUNS),$(RESULTS)/runs)
+
+ablations: $(INSTALLED)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) $(RESULTS)/ablations/report.md
+	@cat $(RESULTS)/ablations/report.md $(RESULTS)/ablations/findings-v2.md
 
 # One seed at reduced budgets, about 7 minutes: a smoke run of every stage, not a result (its
 # one base model trains alone, so on both cores).
@@ -178,7 +246,7 @@ QUICK_SETS := RUNS=runs/quick RESULTS=results/quick SEEDS=0 PRETRAIN_THREADS=2 \
 	EVAL_SET="--set task.limit=512" EXTRA_SET="--set task.limit=64 --set sft.analysis_problems=128"
 
 reproduce-quick: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 study $(QUICK_SETS)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) study $(QUICK_SETS)
 	@cat results/quick/report.md
 
 # --- the phase map: copy propensity c x check slip s -------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.timing import record_costs
 
 
 def _quiet_libraries() -> None:
@@ -274,6 +275,30 @@ def mismatch_report(runs, seeds, out):
     click.echo(f"table written to {write_experiment_table(runs, seeds.split(), out)}")
 
 
+@cli.command("cost-table")
+@click.option("--runs", required=True, type=click.Path(file_okay=False),
+              help="Study root holding seed<S>/.../timing.json.")
+@click.option("--seeds", required=True, help='Seeds, e.g. "0 1 2".')
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown to write.")
+@click.option("--measured", multiple=True, metavar="CORES=SECONDS",
+              help="A measured wall time of the same runs, shown beside the prediction.")
+def cost_table(runs, seeds, out, measured):
+    """Process-minutes per stage per seed, the longest chain, and predicted wall times."""
+    from selfcorrect_cli.io.run_dir import write_atomic
+    from selfcorrect_cli.report.cost_table import cost_section, read_costs
+
+    walls = {}
+    for item in measured:
+        cores, _, seconds = item.partition("=")
+        try:
+            walls[int(cores)] = float(seconds)
+        except ValueError:
+            raise UsageError(f"--measured {item!r}: expected CORES=SECONDS, e.g. 2=3540") from None
+    write_atomic(Path(out), "## The cost of a seed\n\n"
+                 + cost_section(read_costs(runs, seeds.split()), measured_wall=walls))
+    click.echo(f"cost table written to {out}")
+
+
 @cli.command("calibrate-world")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Markdown table to write (the same rows as JSON beside it).")
@@ -367,6 +392,7 @@ def report(spec, out, runs, seeds):
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
+        record_costs()
     except UsageError as exc:
         click.echo(f"selfcorrect: error: {exc}", err=True)
         sys.exit(2)

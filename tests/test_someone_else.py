@@ -89,7 +89,7 @@ def test_experiment_end_to_end_samples_both_sides_alike(tiny_base, tiny_model, t
         assert 0 <= result["mix_distance_tv"] <= 1
         s = result["settings"]
         assert (s["first_attempt_temperature"], s["second_attempt_temperature"]) == (1.0, 0.0)
-        assert (s["split"], s["n_problems"], s["collector"]) == ("validation", 12, str(tiny_base))
+        assert (s["split"], s["n_problems"], s["collector"]) == ("test", 12, str(tiny_base))
     # the collector's first attempts are sampled once, so both roles see the same mix
     assert data["pair_sft"]["mix_collector"] == data["star"]["mix_collector"]
 

@@ -39,18 +39,34 @@ def test_tiny_study_end_to_end(tmp_path, tiny_pretrain):
     result = make(tmp_path, tiny_pretrain, "study")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
-    for name in ("table1", "table2", "table4", "base"):
+    for name in ("base", "table2", "rl", "mistake-kinds"):
         assert (results / f"{name}.md").is_file() and (results / f"{name}.csv").is_file()
     for figure in ("collapse", "mismatch", "training-curves", "accuracy-by-attempt",
                    "compute-scaling"):
         assert (results / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
     table2 = (results / "table2.md").read_text()
     assert "| SCoRe " in table2 and "| 1 |" in table2  # one seed per trained method
+    # v1 rows: those of the ablations are missing until `make ablations` has run
     verdicts = json.loads((results / "findings.json").read_text())["findings"]
     assert [f["name"] for f in verdicts] == ["F1", "F2", "F2r", "F3", "F4", "F5", "F6"]
-    assert all(f["verdict"] in ("PASS", "FAIL") for f in verdicts)  # nothing MISSING
-    # every run directory records how it was made
+    assert all(f["verdict"] in ("PASS", "FAIL", "MISSING") for f in verdicts)
+    v2 = (results / "findings-v2.md").read_text()
+    assert "SCoRe Delta above STaR (D+)" in v2 and "Version 1 criteria" in v2
+    assert "mismatch: Pair-SFT fixes" in v2  # the own arm of the mismatch experiment ran
+    cost = (results / "cost.md").read_text()
+    assert "| rl/score |" in cost and "Longest chain of one seed: base -> sft/traces" in cost
+    # every run directory records how it was made, and what it cost
     assert (tmp_path / "runs/seed0/rl/score/config.yaml").is_file()
+    assert json.loads((tmp_path / "runs/seed0/rl/score/timing.json").read_text())["wall_s"] > 0
+    assert (tmp_path / "runs/seed0/rl/score-rlseed2/eval/metrics.json").is_file()
+
+    # The ablations reuse the study's runs of their seeds and complete the v1 rows.
+    ablations = make(tmp_path, tiny_pretrain, "ablations", "ABLATION_SEEDS=0")
+    assert ablations.returncode == 0, ablations.stdout[-3000:] + ablations.stderr[-3000:]
+    for name in ("table1", "table4"):
+        assert (results / f"ablations/{name}.md").is_file()
+    verdicts = json.loads((results / "ablations/findings.json").read_text())["findings"]
+    assert all(f["verdict"] in ("PASS", "FAIL") for f in verdicts)  # nothing MISSING
 
     # File targets: a second `make study` has nothing left to do.
     rerun = make(tmp_path, tiny_pretrain, "study", dry_run=True)

@@ -2,7 +2,8 @@
 
 Each run directory holds config.yaml (the resolved config), command.txt (the command line),
 git_commit.txt and environment.json (library versions, torch threads, processor), so any
-number in it can be traced back to what produced it.
+number in it can be traced back to what produced it; timing.json (io/timing.py) records what
+the command cost once it succeeds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yaml
 
 from selfcorrect_cli.config import config_to_dict
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.timing import track
 
 
 def prepare_run_dir(cfg) -> Path:
@@ -31,6 +33,7 @@ def prepare_run_dir(cfg) -> Path:
     write_atomic(run_dir / "command.txt", " ".join(sys.argv) + "\n")
     write_atomic(run_dir / "git_commit.txt", git_commit() + "\n")
     write_json_atomic(run_dir / "environment.json", environment())
+    track(run_dir)  # timing.json when the command ends (io/timing.py)
     return run_dir
 
 
