@@ -17,13 +17,15 @@ _RUN_DIRS: list[Path] = []
 
 
 def track(run_dir: Path) -> None:
-    """Remember a run directory this process writes, for record_costs at the end."""
-    if run_dir not in _RUN_DIRS:
+    """Remember the command's run directory, for record_costs at the end. Only the first one a
+    process prepares: the later ones are nested stages of the same command (a STaR round's
+    collection), whose cost the command's own record already holds."""
+    if not _RUN_DIRS:
         _RUN_DIRS.append(run_dir)
 
 
 def record_costs() -> None:
-    """Write timing.json into each tracked run directory (called once the command succeeded)."""
+    """Write timing.json into the tracked run directory (called once the command succeeded)."""
     import torch
 
     from selfcorrect_cli.io.run_dir import write_json_atomic
