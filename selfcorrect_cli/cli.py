@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.io.timing import record_costs
+from selfcorrect_cli.io.timing import record_costs, track
 
 
 def _quiet_libraries() -> None:
@@ -259,6 +259,7 @@ def mismatch_experiment(collector, single, out, models, config_path, overrides):
     if bool(single) == bool(models):
         raise UsageError("give either --model DIR or ROLE=MODEL_DIR pairs, not both or neither")
     pairs = [("model", single)] if single else _labelled(models)
+    track(Path(out))  # no run directory: its cost goes beside the file (io/timing.py)
     run_experiment(_load(config_path, overrides), collector, pairs, out, nested=not single)
     click.echo(f"results written to {out}")
 

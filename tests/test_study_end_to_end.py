@@ -54,7 +54,7 @@ def test_tiny_study_end_to_end(tmp_path, tiny_pretrain):
     assert "SCoRe Delta above STaR (D+)" in v2 and "Version 1 criteria" in v2
     assert "mismatch: Pair-SFT fixes" in v2  # the own arm of the mismatch experiment ran
     cost = (results / "cost.md").read_text()
-    assert "| rl/score |" in cost and "Longest chain of one seed: base -> sft/traces" in cost
+    assert "| rl/score |" in cost and "| mismatch-exp/own |" in cost and "Longest chain of one seed: base -> sft/traces" in cost
     # every run directory records how it was made, and what it cost
     assert (tmp_path / "runs/seed0/rl/score/config.yaml").is_file()
     assert json.loads((tmp_path / "runs/seed0/rl/score/timing.json").read_text())["wall_s"] > 0

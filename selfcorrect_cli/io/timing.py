@@ -1,4 +1,5 @@
-"""timing.json: what a command cost, written into every run directory it prepared.
+"""timing.json: what a command cost, written into the run directory it prepared (beside its
+output file, as <stem>.timing.json, for a command that writes one file).
 
 The per-stage cost table of the study (report/cost_table.py) is built from these records, so
 the cost of a seed is measured on the runs that produced the results, not on a separate
@@ -17,11 +18,24 @@ _RUN_DIRS: list[Path] = []
 
 
 def track(run_dir: Path) -> None:
-    """Remember the command's run directory, for record_costs at the end. Only the first one a
-    process prepares: the later ones are nested stages of the same command (a STaR round's
-    collection), whose cost the command's own record already holds."""
+    """Remember the command's run directory (or, for a command that writes one file and no run
+    directory, that file), for record_costs at the end. Only the first one a process prepares:
+    the later ones are nested stages of the same command (a STaR round's collection), whose
+    cost the command's own record already holds."""
     if not _RUN_DIRS:
-        _RUN_DIRS.append(run_dir)
+        _RUN_DIRS.append(Path(run_dir))
+
+
+def record_path(target: Path) -> Path:
+    """Where the record of `target` goes: timing.json inside a run directory, <stem>.timing.json
+    beside an output file.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> record_path(folder).name, record_path(folder / "own.json").name
+    ('timing.json', 'own.timing.json')
+    """
+    return target / "timing.json" if target.is_dir() else target.parent / f"{target.stem}.timing.json"
 
 
 def record_costs() -> None:
@@ -34,6 +48,6 @@ def record_costs() -> None:
     record = {"wall_s": round(time.time() - _STARTED, 2),
               "process_s": round(usage.ru_utime + usage.ru_stime, 2),
               "threads": torch.get_num_threads()}
-    for run_dir in _RUN_DIRS:
-        if run_dir.is_dir():
-            write_json_atomic(run_dir / "timing.json", record)
+    for target in _RUN_DIRS:
+        if target.parent.is_dir():
+            write_json_atomic(record_path(target), record)

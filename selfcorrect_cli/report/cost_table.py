@@ -29,14 +29,14 @@ def stage_parent(stage: str) -> str | None:
     >>> [stage_parent(s) for s in ("base", "eval/base-t1", "sft/traces", "sft/pair-d",
     ...                            "sft/pair-d/eval", "rl/no-shaping", "rl/score")]
     [None, 'base', 'base', 'sft/traces', 'sft/pair-d', 'rl/score', 'sft/traces']
-    >>> stage_parent("mismatch-exp/other/star-dplus")
-    'sft/traces'
+    >>> stage_parent("mismatch-exp/other/star-dplus"), stage_parent("mismatch-exp/own")
+    ('sft/traces', 'rl/score')
     """
     if stage == "base":
         return None
     if stage.endswith("/eval"):
         return stage[: -len("/eval")]
-    if stage in SHARED_STAGE1:
+    if stage in SHARED_STAGE1 or stage == "mismatch-exp/own":  # own: SFT models and SCoRe
         return "rl/score"
     if stage.startswith(("rl/", "sft/", "mismatch-exp/")) and stage not in (
             "sft/traces", "sft/self-refine"):
@@ -45,14 +45,17 @@ def stage_parent(stage: str) -> str | None:
 
 
 def read_costs(runs: str | Path, seeds: list) -> dict[str, dict[str, dict]]:
-    """{seed: {stage: timing record}} for every timing.json under each seed's directory."""
+    """{seed: {stage: timing record}} for every timing record under each seed's directory."""
     costs = {}
     for seed in seeds:
         root = Path(runs) / f"seed{seed}"
         records = {}
-        for path in sorted(root.rglob("timing.json")):
+        for path in sorted(root.rglob("*timing.json")):
+            stage = path.parent.relative_to(root).as_posix()
+            if path.name != "timing.json":  # beside an output file: own.timing.json
+                stage += "/" + path.name[: -len(".timing.json")]
             try:
-                records[path.parent.relative_to(root).as_posix()] = json.loads(path.read_text())
+                records[stage] = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError) as exc:
                 raise UsageError(f"{path}: unreadable timing record ({exc})") from None
         costs[str(seed)] = records
