@@ -78,8 +78,11 @@ SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 SHARED_STAGE1 := score-return no-shaping star-stage2
 
 # Model directories are targets only through pattern rules; without this make would treat their
-# config.json as intermediate files and delete them once the evaluations are built.
-.SECONDARY:
+# config.json as intermediate files and delete them once the evaluations are built. (Not a bare
+# .SECONDARY: that makes every target secondary, and a committed results/report.md would then
+# count as up to date however many of its runs are missing.)
+.PRECIOUS: $(foreach s,$(sort $(SEEDS) $(ABLATION_SEEDS)),$(RUNS)/seed$(s)/sft/%/model/config.json \
+	$(RUNS)/seed$(s)/rl/%/model/config.json $(RUNS)/seed$(s)/mismatch-exp/other/%/model/config.json)
 
 # Several base models pretrain side by side under -j2, so one thread each by default (the
 # thread count is part of what makes a run bitwise repeatable: README, "Determinism").
