@@ -54,7 +54,7 @@ $(RESULTS)/mismatch-experiment.md: $(MISMATCH_INPUTS)
 
 mismatch-study-runs: $(MISMATCH_INPUTS)
 
-# Two stages at a time with one thread each, as `make reproduce` runs the study.
+# JOBS stages at a time with one thread each, as `make reproduce` runs the study.
 mismatch-study: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/mismatch-experiment.md
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) $(RESULTS)/mismatch-experiment.md
 	@cat $(RESULTS)/mismatch-experiment.md
