@@ -197,7 +197,8 @@ define keep_records
 	cd $(1) && find . -path '*/checkpoints' -prune -o -type f \( -name config.yaml \
 		-o -name command.txt -o -name git_commit.txt -o -name environment.json -o -name metrics.json -o -name '*_log.jsonl' \
 		-o -name checkpoint_choice.json -o -name mismatch.jsonl -o -name collapse.json \
-		-o -name '*timing.json' -o -path '*/mismatch-exp/*.json' \) -print \
+		-o -name '*timing.json' -o -path '*/mismatch-exp/own.json' \
+		-o -path '*/mismatch-exp/other.json' \) -print \
 		| tar -cf - -T - | tar -xf - -C $(abspath $(2))
 endef
 
