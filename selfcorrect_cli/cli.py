@@ -281,22 +281,13 @@ def mismatch_report(runs, seeds, out):
               help="Study root holding seed<S>/.../timing.json.")
 @click.option("--seeds", required=True, help='Seeds, e.g. "0 1 2".')
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Markdown to write.")
-@click.option("--measured", multiple=True, metavar="CORES=SECONDS",
-              help="A measured wall time of the same runs, shown beside the prediction.")
-def cost_table(runs, seeds, out, measured):
+def cost_table(runs, seeds, out):
     """Process-minutes per stage per seed, the longest chain, and predicted wall times."""
     from selfcorrect_cli.io.run_dir import write_atomic
     from selfcorrect_cli.report.cost_table import cost_section, read_costs
 
-    walls = {}
-    for item in measured:
-        cores, _, seconds = item.partition("=")
-        try:
-            walls[int(cores)] = float(seconds)
-        except ValueError:
-            raise UsageError(f"--measured {item!r}: expected CORES=SECONDS, e.g. 2=3540") from None
     write_atomic(Path(out), "## The cost of a seed\n\n"
-                 + cost_section(read_costs(runs, seeds.split()), measured_wall=walls))
+                 + cost_section(read_costs(runs, seeds.split())))
     click.echo(f"cost table written to {out}")
 
 

@@ -93,8 +93,7 @@ def predicted_wall(total: float, chain: float, cores: int) -> float:
     return max(total / cores, chain)
 
 
-def cost_section(costs: dict[str, dict[str, dict]], cores=(1, 2, 8, 16, 64),
-                 measured_wall: dict[int, float] | None = None) -> str:
+def cost_section(costs: dict[str, dict[str, dict]], cores=(1, 2, 8, 16, 64)) -> str:
     """Markdown: process-minutes per stage per seed, the seed's total and longest chain, and the
     predicted wall time of the whole study (all seeds) on each core count."""
     by_stage = defaultdict(list)
@@ -116,15 +115,7 @@ def cost_section(costs: dict[str, dict[str, dict]], cores=(1, 2, 8, 16, 64),
              f"Longest chain of one seed: {' -> '.join(path)}, {chain / 60:.1f} process-minutes.",
              "", "Predicted wall time of these runs (the larger of total / cores and the longest "
              "chain; report, findings and the seed-0 extras not included):", ""]
-    head = ["cores", "predicted wall (min)", "bound by"]
-    if measured_wall:
-        head.append("measured wall (min)")
-    table = []
-    for n in cores:
-        wall = predicted_wall(total, chain, n)
-        row = [n, f"{wall / 60:.1f}", "longest chain" if wall == chain else "total work"]
-        if measured_wall:
-            row.append(f"{measured_wall[n] / 60:.1f}" if n in measured_wall else "")
-        table.append(row)
-    lines.append(markdown_table(head, table))
+    table = [[n, f"{wall / 60:.1f}", "longest chain" if wall == chain else "total work"]
+             for n in cores for wall in (predicted_wall(total, chain, n),)]
+    lines.append(markdown_table(["cores", "predicted wall (min)", "bound by"], table))
     return "\n".join(lines) + "\n"
