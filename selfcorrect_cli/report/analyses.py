@@ -71,11 +71,14 @@ def curves(rows: list[dict]) -> list[tuple[str, str]]:
 
 def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
     """Seeds' mismatch rows averaged per step: fix rates (ignoring undefined ones) and Acc@t1.
+    Only the steps every seed probed: a seed's last step depends on its number of traces, and
+    a step that some seeds lack would average a different set of seeds than its neighbours.
 
-    >>> a = [{"step": 0, "own/test": {"fix_rate": 0.2, "acc_t1": 0.5, "delta": 0.0}}]
+    >>> a = [{"step": 0, "own/test": {"fix_rate": 0.2, "acc_t1": 0.5, "delta": 0.0}},
+    ...      {"step": 61, "own/test": {"fix_rate": 0.9, "acc_t1": 0.5, "delta": 0.0}}]
     >>> b = [{"step": 0, "own/test": {"fix_rate": None, "acc_t1": 0.7, "delta": 0.1}}]
-    >>> mean_mismatch([a, b])[0]["own/test"]
-    {'fix_rate': 0.2, 'acc_t1': 0.6, 'delta': 0.05}
+    >>> [(row["step"], row["own/test"]) for row in mean_mismatch([a, b])]
+    [(0, {'fix_rate': 0.2, 'acc_t1': 0.6, 'delta': 0.05})]
     """
     by_step: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for rows in runs:
@@ -83,8 +86,9 @@ def mean_mismatch(runs: list[list[dict]]) -> list[dict]:
             for curve, m in row.items():
                 if isinstance(m, dict):
                     by_step[row["step"]][curve].append(m)
+    shared = set.intersection(*({row["step"] for row in rows} for rows in runs)) if runs else set()
     out = []
-    for step, by_curve in sorted(by_step.items()):
+    for step, by_curve in sorted((k, v) for k, v in by_step.items() if k in shared):
         row = {"step": step}
         for curve, ms in by_curve.items():
             rates = [m["fix_rate"] for m in ms if m.get("fix_rate") is not None]
