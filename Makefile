@@ -253,20 +253,24 @@ reproduce-quick: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) study $(QUICK_SETS)
 	@cat results/quick/report.md
 
-# --- the phase map: copy propensity c x check slip s -------------------------------------------
+# --- the phase map: copy propensity c x check slip s, and a 1-D sweep of misread m ------------
 # Each cell is a study tree of its own: a base model pretrained in that world (the world knobs
 # act only through pretraining) and the five methods of the map, with the same hyperparameters
-# in every cell. The default world's cell (c 0.7, s 0.25; docs/built-in-world.md) is the main
-# study's tree, with its three seeds, so it is not built twice (its records are in
-# results/runs). Cells build under one jobserver, so base models train on one thread each;
-# every stage is a file target, so an interrupted sweep resumes where it stopped. The grid (c x s) is cut to s in {0, 0.25} to fit
-# about 2.5 hours; SWEEP_S="0 0.1 0.25 0.4" builds the full one.
+# in every cell. The default world's cell (c 0.7, s 0.25, m 0.3; docs/built-in-world.md) is the
+# main study: the map reads its records from results/runs (make reproduce writes them), so it is
+# not built twice. Cells build under one jobserver, so base models train on one thread each;
+# every stage is a file target, so an interrupted sweep resumes where it stopped. Three seeds
+# per cell over c x s = {0.5, 0.7, 0.9} x {0, 0.25} and m in {0, 0.6} fit about 1.5 hours on two
+# cores (about 8.5 process-minutes per cell and seed); SWEEP_S="0 0.1 0.25 0.4" builds the full
+# grid.
 SWEEP_C ?= 0.5 0.7 0.9
 SWEEP_S ?= 0 0.25
-SWEEP_SEEDS ?= 0 1
+SWEEP_M ?= 0 0.6
+SWEEP_SEEDS ?= 0 1 2
 SWEEP_ROOT ?= runs/sweep
 DEFAULT_CELL := c0.7-s0.25
 SWEEP_CELLS := $(filter-out $(DEFAULT_CELL),$(foreach c,$(SWEEP_C),$(foreach s,$(SWEEP_S),c$(c)-s$(s))))
+MISREAD_CELLS := $(SWEEP_M:%=m%)
 SWEEP_METHODS := eval/base-greedy/metrics.json eval/base-t1/metrics.json \
 	$(foreach m,sft/star-dplus sft/pair-d rl/naive-two-turn rl/score,$(m)/eval/metrics.json)
 
@@ -291,6 +295,13 @@ sweep-c%:
 	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
 		$(call cell_sets,$*)
 
+# sweep-m0.6 builds the default world with misread m = 0.6 (runs/sweep/m0.6).
+misread_sets = PRETRAIN_SET="--set world.misread=$(1)" EVAL_SET="--set world.misread=$(1)" \
+	SFT_SET="--set world.misread=$(1)" RL_SET="--set world.misread=$(1)"
+sweep-m%:
+	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/m$* SEEDS="$(SWEEP_SEEDS)" \
+		$(call misread_sets,$*)
+
 sweep-base-runs: $(SWEEP_CELLS:%=sweep-base-%)
 
 # The calibration table of docs/built-in-world.md: the candidate worlds' seed-0 base statistics.
@@ -303,8 +314,7 @@ $(RESULTS)/calibration.md: $(CALIBRATION_CELLS:%=sweep-base-%) $(RUNS)/seed0/eva
 calibration: $(INSTALLED)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/calibration.md SWEEP_SEEDS=0
 
-sweep-runs: $(SWEEP_CELLS:%=sweep-%)
-	$(MAKE) --no-print-directory sweep-point
+sweep-runs: $(SWEEP_CELLS:%=sweep-%) $(MISREAD_CELLS:%=sweep-%)
 
 # A cell not run yet shows as "not run" in the report, so the report can be drawn at any point;
 # base-statistics.md is the calibration table (docs/built-in-world.md) of every cell whose seed-0
@@ -312,8 +322,8 @@ sweep-runs: $(SWEEP_CELLS:%=sweep-%)
 sweep-report:
 	$(SC) report $(EXP)/sweep.yaml --runs $(RUNS) --seeds "$(SWEEP_SEEDS)" --out $(RESULTS)/sweep
 	$(SC) calibrate-world --out $(RESULTS)/sweep/base-statistics.md \
-		$(foreach c,$(SWEEP_CELLS),$(if $(wildcard $(SWEEP_ROOT)/$(c)/seed0/eval/base-t1/metrics.json),$(c)=$(SWEEP_ROOT)/$(c))) \
-		$(DEFAULT_CELL)=$(RUNS)
+		$(foreach c,$(SWEEP_CELLS) $(MISREAD_CELLS),$(if $(wildcard $(SWEEP_ROOT)/$(c)/seed0/eval/base-t1/metrics.json),$(c)=$(SWEEP_ROOT)/$(c))) \
+		$(if $(wildcard $(RUNS)/seed0/eval/base-t1/traces.jsonl),$(DEFAULT_CELL)=$(RUNS))
 	mkdir -p $(SWEEP_ROOT)
 	$(call keep_records,$(SWEEP_ROOT),$(RESULTS)/sweep/runs)
 
@@ -321,7 +331,7 @@ $(RESULTS)/sweep/report.md: sweep-runs $(EXP)/sweep.yaml
 	$(MAKE) --no-print-directory sweep-report
 
 sweep: $(INSTALLED)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 $(RESULTS)/sweep/report.md
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j$(JOBS) $(RESULTS)/sweep/report.md
 	@cat $(RESULTS)/sweep/report.md
 
 # --- the Stage II study (docs/built-in-world.md, "Stage II"): tuning seeds, validation only -----
