@@ -6,7 +6,7 @@ alternating repeats so that machine noise hits both alike. Three parts:
   backend and the ratio (`measure_throughput`, which benchmarks/gpu_check.py also calls);
 - rollouts: two-turn rollouts (`rollout`), trajectories and tokens per second, and the ratio;
 - draw (a line): one T=1 sampling step's draw, ours against torch.multinomial.
-Our sampler picks its decoding loop by device (generation.pick_loop): on CUDA the decode step
+Our sampler picks its decoding loop by device (generation.pick_strategy): on CUDA the decode step
 is a CUDA graph (docs/gpu-rollouts.md), elsewhere the host loop; the header says which ran.
 
     python benchmarks/bench_sampling.py --model runs/builtin/seed0/base/model
@@ -24,13 +24,8 @@ import torch
 
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
 from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.rollout.generation import (
-    Trajectory,
-    next_tokens,
-    pick_loop,
-    rollout,
-    sample,
-)
+from selfcorrect_cli.rollout.generation import Trajectory, pick_strategy, rollout, sample_turn
+from selfcorrect_cli.rollout.token_choice import next_tokens
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
@@ -62,7 +57,7 @@ def _timed_sample(model, tokenizer, prompts, sampling: SamplingConfig, backend: 
     sampling.backend = backend
     _synchronize()
     start = time.perf_counter()
-    rows = sample(model, tokenizer, prompts, sampling, torch.Generator().manual_seed(seed))
+    rows, _ = sample_turn(model, tokenizer, prompts, sampling, torch.Generator().manual_seed(seed))
     _synchronize()
     return time.perf_counter() - start, rows
 
@@ -95,7 +90,7 @@ def measure_throughput(model, tokenizer, prompts: list[list[int]], max_new_token
     if temperature <= 0:
         match = sum(a == b for a, b in zip(ours[0][1], theirs[0][1])) / len(prompts)
     return {
-        "loop": pick_loop(model, sampling), "batch": len(prompts),
+        "loop": pick_strategy(model, sampling).name, "batch": len(prompts),
         "ours_tokens_per_s": ours_tokens / ours_s,
         "generate_tokens_per_s": theirs_tokens / theirs_s,
         "ratio": (ours_tokens / ours_s) / (theirs_tokens / theirs_s),
@@ -153,7 +148,7 @@ def print_rollout_table(model, tokenizer, task, problems, args, cfg, temperature
 
 def print_draw_table(model, args) -> None:
     """One sampling step's draw at T=1 on logits of the model's vocabulary size: our inverse-CDF
-    draw (generation.next_tokens) against torch.multinomial, softmax included on both sides."""
+    draw (token_choice.next_tokens) against torch.multinomial, softmax included on both sides."""
     logits = torch.randn(args.batch_size, model.config.vocab_size, generator=torch.Generator())
     generator = torch.Generator().manual_seed(0)
 
@@ -185,7 +180,7 @@ def main() -> None:
     temperatures = [float(t) for t in args.temperatures.split(",")]
     tables = {t.strip() for t in args.tables.split(",")}
     print(f"model {args.model} on {model.device} ({model.dtype}), task {args.task}, "
-          f"our loop {pick_loop(model, cfg.sampling)}, torch threads {torch.get_num_threads()}")
+          f"our loop {pick_strategy(model, cfg.sampling).name}, torch threads {torch.get_num_threads()}")
     if "tokens" in tables:
         print_token_table(model, tokenizer, task, problems, args, temperatures)
     if "rollouts" in tables:

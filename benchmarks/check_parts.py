@@ -26,7 +26,7 @@ from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.measure.collect import evaluate, metrics_from_traces
 from selfcorrect_cli.report.study_tables import KEYS, NAMES
 from selfcorrect_cli.report.tables import markdown_table, percent_cell
-from selfcorrect_cli.rollout.generation import pick_loop
+from selfcorrect_cli.rollout.generation import pick_strategy
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 
@@ -95,7 +95,7 @@ def measure_throughput(check, result: dict) -> None:
                               max_new_tokens=s.throughput_tokens)
     result.update(problems=len(problems), batch=sampling.batch_size, temperature=1.0,
                   max_new_tokens=sampling.max_new_tokens, ours_backend=ours,
-                  ours_loop=pick_loop(model, sampling),
+                  ours_loop=pick_strategy(model, sampling).name,
                   dtype=str(model.dtype).removeprefix("torch."), repeats=0)
     for backend in (ours, "hf"):  # warm-up: kernels, allocator, cuBLAS handles
         time_backend(model, tokenizer, task, problems[:8], sampling, backend)
@@ -130,7 +130,7 @@ def throughput_markdown(check, r: dict) -> str:
         f"T={r['temperature']:g} (top-p 1), at most {r['max_new_tokens']} new tokens per turn. "
         f"Median of {r['repeats']} repeat(s), the two backends alternating, after a warm-up on "
         "8 problems; they sample different tokens, so compare tokens per second. loop: the "
-        "decoding loop our sampler picked (rollout/generation.py, `pick_loop`).")
+        "decoding loop our sampler picked (rollout/generation.py, `pick_strategy`).")
     ratio = f"**Ratio ours / generate (generated tokens/s): {r['ratio']}x.**"
     if r["peak_gib"] is not None:
         ratio += f" Peak GPU memory: {r['peak_gib']} GiB."

@@ -16,24 +16,30 @@ import torch
 
 from selfcorrect_cli.config import SamplingConfig
 from selfcorrect_cli.rollout import device_loop, static_decoder
-from selfcorrect_cli.rollout.generation import pick_loop, sample, sample_with_loop
+from selfcorrect_cli.rollout.device_loop import DeviceLoop
+from selfcorrect_cli.rollout.generate_strategy import Generate
+from selfcorrect_cli.rollout.generation import pick_strategy, sample_turn
+from selfcorrect_cli.rollout.host_loop import HostLoop
+from selfcorrect_cli.rollout.token_choice import choose
 from selfcorrect_cli.world.tiny_model import build_tokenizer
 from tests.conftest import random_decoder
 
 FAMILIES = ["llama-gqa", "qwen2", "llama-mha"]
 PROMPTS = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16], [20, 21, 22, 23, 24, 25, 26, 27, 28]]
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+STRATEGIES = {"host": HostLoop(), "device": DeviceLoop(graphs=False), "graph": DeviceLoop(graphs=True)}
 
 
 def _generate(model, tokenizer, prompts, max_new_tokens: int) -> list[list[int]]:
-    return sample(model, tokenizer, prompts, SamplingConfig(max_new_tokens=max_new_tokens,
-                                                            backend="hf"), torch.Generator())
+    return sample_turn(model, tokenizer, prompts, SamplingConfig(max_new_tokens=max_new_tokens),
+                       torch.Generator(), strategy=Generate())[0]
 
 
 def _ours(model, tokenizer, loop: str, sampling: SamplingConfig, seed: int = 0,
           prompts=PROMPTS) -> list[list[int]]:
     generator = torch.Generator().manual_seed(seed)
-    return sample_with_loop(model, tokenizer, prompts, sampling, generator, loop)
+    return sample_turn(model, tokenizer, prompts, sampling, generator,
+                       strategy=STRATEGIES[loop])[0]
 
 
 def _stop_at(model, tokenizer, stops: set[int]) -> None:
@@ -63,11 +69,10 @@ def test_fixed_width_folded_step_matches_the_model_forward(family):
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     prefix = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
                    position_ids=positions[:, :-1], use_cache=True)
-    decoder = static_decoder.StaticDecoder(model, prefix.cache, mask[:, :-1], 5,
-                                           fold_groups=True, round_to=16)
+    decoder = static_decoder.DeviceDecoder(model, prefix.cache, mask[:, :-1], 5)
     assert decoder.capacity == 16
     slot = torch.tensor([ids.shape[1] - 1])
-    step = decoder.forward(ids[:, -1], positions[:, -1:], slot, decoder.capacity)
+    step = decoder.forward(ids[:, -1], positions[:, -1:], slot)
     full = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1]
     assert torch.allclose(step, full, atol=1e-5)
 
@@ -105,14 +110,14 @@ def test_exponential_race_samples_the_distribution_within_the_nucleus():
     probs = torch.tensor([0.6, 0.3, 0.1])
     logits = torch.log(probs).expand(20000, 3)
     noise = torch.empty(20000, 3).exponential_(generator=torch.Generator().manual_seed(0))
-    counts = torch.bincount(device_loop.choose(logits, 1.0, 1.0, noise), minlength=3)
+    counts = torch.bincount(choose(logits, 1.0, 1.0, noise), minlength=3)
     assert torch.allclose(counts / 20000, probs, atol=0.015)
-    assert set(device_loop.choose(logits, 1.0, 0.5, noise).tolist()) == {0}
-    hot = torch.bincount(device_loop.choose(logits, 2.0, 1.0, noise), minlength=3) / 20000
+    assert set(choose(logits, 1.0, 0.5, noise).tolist()) == {0}
+    hot = torch.bincount(choose(logits, 2.0, 1.0, noise), minlength=3) / 20000
     flat = probs.sqrt() / probs.sqrt().sum()  # temperature 2 takes the square root
     assert torch.allclose(hot, flat, atol=0.015)
     zero = torch.tensor([[1.0, 0.0, 1.0]])  # a zero draw must not pick a token outside the nucleus
-    assert int(device_loop.choose(logits[:1], 1.0, 0.5, zero)) == 0
+    assert int(choose(logits[:1], 1.0, 0.5, zero)) == 0
 
 
 def test_device_loop_sampling_is_seeded():
@@ -129,10 +134,10 @@ def test_the_loop_is_picked_by_device_architecture_and_switch():
     dynamic = SimpleNamespace(model_type="llama", rope_parameters={"rope_type": "dynamic"})
     on, off = SamplingConfig(), SamplingConfig(cuda_graphs=False)
     gpu, cpu = torch.device("cuda"), torch.device("cpu")
-    assert pick_loop(SimpleNamespace(device=gpu, config=supported), on) == "graph"
-    assert pick_loop(SimpleNamespace(device=gpu, config=supported), off) == "device"
-    assert pick_loop(SimpleNamespace(device=gpu, config=dynamic), on) == "host"
-    assert pick_loop(SimpleNamespace(device=cpu, config=supported), on) == "host"
+    assert pick_strategy(SimpleNamespace(device=gpu, config=supported), on).name == "graph"
+    assert pick_strategy(SimpleNamespace(device=gpu, config=supported), off).name == "device"
+    assert pick_strategy(SimpleNamespace(device=gpu, config=dynamic), on).name == "host"
+    assert pick_strategy(SimpleNamespace(device=cpu, config=supported), on).name == "host"
 
 
 @pytest.mark.parametrize("replays", [True, False], ids=["captured", "capture-failed"])
@@ -162,8 +167,6 @@ def test_graphs_are_refused_off_cuda():
     model = random_decoder("llama-gqa", tokenizer)
     with pytest.raises(ValueError, match="CUDA"):
         _ours(model, tokenizer, "graph", SamplingConfig(max_new_tokens=4))
-    with pytest.raises(ValueError, match="unknown decoding loop"):
-        _ours(model, tokenizer, "fast", SamplingConfig())
 
 
 # ---- on a GPU: the same step, captured as a CUDA graph ----
@@ -182,14 +185,14 @@ def _captured(monkeypatch) -> list:
 def test_cuda_graph_loop_matches_generate_at_greedy(family, monkeypatch):
     tokenizer = build_tokenizer()
     model = random_decoder(family, tokenizer, device="cuda")
-    assert pick_loop(model, SamplingConfig()) == "graph"
+    assert pick_strategy(model, SamplingConfig()).name == "graph"
     captured = _captured(monkeypatch)
     free = _generate(model, tokenizer, PROMPTS, 40)
     assert _ours(model, tokenizer, "graph", SamplingConfig(max_new_tokens=40)) == free
     _stop_at(model, tokenizer, {free[0][3], free[1][9]})  # ragged ends, then the early stop
     ref = _generate(model, tokenizer, PROMPTS, 40)
-    assert sample(model, tokenizer, PROMPTS, SamplingConfig(max_new_tokens=40),
-                  torch.Generator()) == ref
+    assert sample_turn(model, tokenizer, PROMPTS, SamplingConfig(max_new_tokens=40),
+                       torch.Generator())[0] == ref
     assert len(captured) == 2 and all(r is not None for r in captured)
 
 

@@ -2,12 +2,20 @@ import pytest
 import torch
 
 from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
-from selfcorrect_cli.rollout import generation
+from selfcorrect_cli.rollout import static_decoder, token_choice
 from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.rollout.generation import inverse_cdf_draw, next_tokens, rollout, sample
+from selfcorrect_cli.rollout.generate_strategy import Generate
+from selfcorrect_cli.rollout.generation import pick_strategy, rollout, sample_turn
+from selfcorrect_cli.rollout.host_loop import HostLoop
 from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.rollout.token_choice import inverse_cdf_draw, next_tokens
+from selfcorrect_cli.world.tiny_model import build_tokenizer
 from selfcorrect_cli.tasks.division import DivisionTask
 from tests.conftest import random_decoder
+
+
+def sample(model, tokenizer, prompts, sampling, generator) -> list[list[int]]:
+    return sample_turn(model, tokenizer, prompts, sampling, generator)[0]
 
 
 def _setup(tiny_base):
@@ -90,11 +98,11 @@ def test_inverse_cdf_draws_follow_the_weights_and_never_pick_a_zero():
 def test_inverse_cdf_never_runs_past_the_last_positive_weight(monkeypatch):
     """u * total can round up to the total when u is just below 1: the draw must still be a
     token with positive weight, not a zero-weight one at the end of the vocabulary."""
-    monkeypatch.setattr(generation.torch, "rand",
+    monkeypatch.setattr(token_choice.torch, "rand",
                         lambda shape, **kw: torch.full(shape, 1.0 - 2.0 ** -24))
     weights = torch.tensor([[0.1, 0.7, 0.2, 0.0, 0.0], [0.3, 0.3, 0.3, 0.0, 0.1]])
     assert inverse_cdf_draw(weights, torch.Generator()).tolist() == [2, 4]
-    monkeypatch.setattr(generation.torch, "rand", lambda shape, **kw: torch.zeros(shape))
+    monkeypatch.setattr(token_choice.torch, "rand", lambda shape, **kw: torch.zeros(shape))
     assert inverse_cdf_draw(weights, torch.Generator()).tolist() == [0, 0]
 
 
@@ -110,9 +118,6 @@ def test_lean_decoder_matches_generate_and_the_model_forward(family):
     """rollout/static_decoder.py recomputes the model by hand: random weights, grouped-query
     attention, Qwen2's q/k/v biases, ragged left-padded prompts; greedy output must equal
     generate's, and each step's logits the model's own forward."""
-    from selfcorrect_cli.rollout import static_decoder
-    from selfcorrect_cli.world.tiny_model import build_tokenizer
-
     tokenizer = build_tokenizer()
     model = random_decoder(family, tokenizer)
     assert static_decoder.supports(model)
@@ -125,7 +130,7 @@ def test_lean_decoder_matches_generate_and_the_model_forward(family):
     # one lean step against a full forward over the same (unpadded) sequence
     ids = torch.tensor([prompts[0]])
     out = model(input_ids=ids[:, :-1], use_cache=True)
-    decoder = static_decoder.StaticDecoder(model, out.cache, torch.ones_like(ids[:, :-1]), 4)
+    decoder = static_decoder.HostDecoder(model, out.cache, torch.ones_like(ids[:, :-1]), 4)
     step = decoder.step(ids[:, -1], torch.tensor([[ids.shape[1] - 1]]))
     full = model(input_ids=ids).logits[:, -1]
     assert torch.allclose(step, full, atol=1e-5)
@@ -144,3 +149,43 @@ def test_tree_rollouts_share_first_attempts(tiny_base):
         assert len({t.problem.id for t in siblings}) == 1
         assert len({t.attempts[0].response for t in siblings}) == 1
         assert all(len(t.attempts) == 2 for t in siblings)
+
+
+def _outside_the_lean_families(family: str, tokenizer):
+    """A tiny randomly initialised GPT-2 or GPT-NeoX (learned or partial rotary positions,
+    LayerNorm, GELU): architectures the lean decoder does not cover, built locally."""
+    from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
+
+    ids = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
+               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    if family == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, **ids))
+    else:
+        model = GPTNeoXForCausalLM(GPTNeoXConfig(hidden_size=32, intermediate_size=64,
+                                                 num_hidden_layers=2, num_attention_heads=4,
+                                                 max_position_embeddings=128, **ids))
+    return model.eval()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gpt-neox"])
+def test_plain_forward_fallback_matches_generate(family):
+    """A model outside the lean decoder's families takes the host loop on its own forward and
+    Hugging Face cache: ragged left-padded prompts, rows ending at different steps; greedy
+    tokens must equal generate's, and no cache is handed on to a next attempt."""
+    tokenizer = build_tokenizer()
+    model = _outside_the_lean_families(family, tokenizer)
+    assert not static_decoder.supports(model)
+    sampling = SamplingConfig(max_new_tokens=16)
+    assert pick_strategy(model, sampling).name == "host"
+    prompts = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16]]
+    free, _ = sample_turn(model, tokenizer, prompts, sampling, torch.Generator(),
+                          strategy=Generate())
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, free[0][3], free[1][6]]
+    ref, _ = sample_turn(model, tokenizer, prompts, sampling, torch.Generator(),
+                         strategy=Generate())
+    assert ref != free and len(ref[0]) <= 4  # the stops end rows early, at different steps
+    ours, cache = sample_turn(model, tokenizer, prompts, sampling, torch.Generator(),
+                              strategy=HostLoop())
+    assert ours == ref
+    assert cache is None

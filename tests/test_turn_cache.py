@@ -1,14 +1,18 @@
 """The KV cache carried from one attempt into the next (rollout/turn_cache.py): the logits after
 the continued prompt equal a fresh forward pass, padding after a stop stays invisible, and
-rollouts sample the same tokens with and without it."""
+rollouts sample the same tokens with and without it, through the host loop and through the
+device loop (run eagerly here; on CUDA its step is a graph)."""
 
 import pytest
 import torch
 
 from selfcorrect_cli.config import ModelConfig, SamplingConfig, WorldConfig
-from selfcorrect_cli.rollout import generation, static_decoder
+from selfcorrect_cli.rollout import device_loop, host_loop, static_decoder
+from selfcorrect_cli.rollout.device_loop import DeviceLoop
 from selfcorrect_cli.rollout.generation import rollout
+from selfcorrect_cli.rollout.host_loop import HostLoop
 from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.rollout.prefill import prefill as fresh_prefill
 from selfcorrect_cli.rollout.turn_cache import TurnCache
 from selfcorrect_cli.tasks.division import DivisionTask
 from selfcorrect_cli.world.tiny_model import build_tokenizer
@@ -22,8 +26,8 @@ def test_continued_prompt_gives_the_logits_of_a_fresh_forward(family):
     row's logits equal the model's forward over that row's real tokens alone."""
     model = random_decoder(family, build_tokenizer())
     prompts = [[7, 8, 9, 10, 11], [12, 13], [14, 15, 16]]
-    prefill = generation._prefill(model, 0, prompts)
-    decoder = static_decoder.StaticDecoder(model, prefill.cache, prefill.mask, 4)
+    prefill = fresh_prefill(model, 0, prompts)
+    decoder = static_decoder.HostDecoder(model, prefill.cache, prefill.mask, 4)
     sampled = torch.tensor([[20, 21, 22], [23, 0, 0], [24, 25, 26]])  # row 1: pads after 23
     real = sampled != 0
     position = prefill.next_position
@@ -56,22 +60,26 @@ def _setup(tiny_base):
     return model, tokenizer, task, task.load("test")[:6]
 
 
+LOOPS = {"host": (HostLoop(), host_loop), "device": (DeviceLoop(graphs=False), device_loop)}
+
+
+@pytest.mark.parametrize("loop", list(LOOPS))
 @pytest.mark.parametrize("attempts,second", [(2, 1), (3, 1), (2, 3)],
                          ids=["two-turn", "three-turn", "tree"])
 def test_rollouts_sample_the_same_with_and_without_the_carried_cache(tiny_base, monkeypatch,
-                                                                     attempts, second):
+                                                                     attempts, second, loop):
     model, tokenizer, task, problems = _setup(tiny_base)
     sampling = SamplingConfig(temperature=0.0, n_samples=2, attempts=attempts, batch_size=12,
                               max_new_tokens=40)
+    strategy, module = LOOPS[loop]
     prefills = []
-    fresh = generation._prefill
-    monkeypatch.setattr(generation, "_prefill", lambda *a: prefills.append(1) or fresh(*a))
+    monkeypatch.setattr(module, "prefill", lambda *a: prefills.append(1) or fresh_prefill(*a))
     carried = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                      progress=False, second_attempts=second)
+                      progress=False, second_attempts=second, strategy=strategy)
     assert len(prefills) == 1  # only the first attempt was prefilled
     monkeypatch.setattr(TurnCache, "rest", lambda self, prompts: None)
     alone = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                    progress=False, second_attempts=second)
+                    progress=False, second_attempts=second, strategy=strategy)
     assert len(prefills) == 1 + attempts
     assert [[a.response_ids for a in t.attempts] for t in carried] == \
            [[a.response_ids for a in t.attempts] for t in alone]

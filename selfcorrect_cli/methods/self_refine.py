@@ -26,7 +26,7 @@ from selfcorrect_cli.io.run_dir import prepare_run_dir, write_atomic, write_json
 from selfcorrect_cli.io.traces import turn_record
 from selfcorrect_cli.measure.collect import METRICS, TRACES, metrics_from_traces
 from selfcorrect_cli.rollout.chat import prompt_ids
-from selfcorrect_cli.rollout.generation import sample
+from selfcorrect_cli.rollout.generation import sample_turn
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.base import Problem, Task
@@ -56,8 +56,8 @@ def refine_batch(model, tokenizer, task: Task, problems: list[Problem], cfg: Exp
     for _ in range(3):  # attempt, critique, refinement
         prompts = [prompt_ids(tokenizer, refine_messages(task.first_prompt(p), out))
                    for p, out in zip(jobs, outputs)]
-        texts = tokenizer.batch_decode(sample(model, tokenizer, prompts, cfg.sampling, generator),
-                                       skip_special_tokens=True)
+        responses, _ = sample_turn(model, tokenizer, prompts, cfg.sampling, generator)
+        texts = tokenizer.batch_decode(responses, skip_special_tokens=True)
         for out, text in zip(outputs, texts):
             out.append(text)
     first = task.grade(jobs, [o[0] for o in outputs])

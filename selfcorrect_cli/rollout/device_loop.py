@@ -1,22 +1,24 @@
 """The GPU decoding loop: every per-token operation stays on the device, one CUDA graph per call.
 
-The host loop in generation.py asks the device a question every token (are all rows done?),
+The host loop (rollout/host_loop.py) asks the device a question every token (are all rows done?),
 and each of a decode step's few hundred kernels is launched from Python. Here one step is
-`advance`: the lean decode step (static_decoder.forward at a fixed width), the choice of the
+`advance`: the lean decode step (static_decoder.DeviceDecoder.forward, at a fixed width), the choice of the
 next token, and the bookkeeping (stop tokens, finished rows, the output buffer, the next slot
 and positions), all written in place into tensors allocated before the first step. Every call
 of `advance` therefore has the same shapes and reads no host value, so on CUDA it is recorded
 once into a CUDA graph and replayed per token; the host looks at the finished rows only every
 CHECK_EVERY steps.
 
-Sampling inside the graph: the exponential race. Drawing E_i ~ Exp(1) for every token and taking
-argmax_i p_i / E_i picks token i with probability p_i (the minimum of independent exponentials
-E_i / p_i is the one with the largest rate). The noise is drawn from the caller's generator into
-a fixed buffer before each replay, outside the graph, so graphs need no RNG support and a seed
-gives the same tokens with or without graphs.
+Sampling inside the graph: the exponential race (token_choice.choose). The noise is drawn from
+the caller's generator into a fixed buffer before each replay, outside the graph, so graphs need
+no RNG support and a seed gives the same tokens with or without graphs.
+
+The decoder's cache carries into the next attempt of the same rows (rollout/turn_cache.py), as
+in the host loop: the next prompt's rest is fed as one block, then decoding goes on from there.
 
 Everything except `capture_graph` runs on any device, so the CPU tests run this exact loop
-eagerly (tests/test_fast_rollout.py); `capture_graph` is the only CUDA-only code.
+eagerly (tests/test_fast_rollout.py, tests/test_turn_cache.py); `capture_graph` is the only
+CUDA-only code.
 """
 
 from __future__ import annotations
@@ -27,8 +29,50 @@ from dataclasses import dataclass
 
 import torch
 
+from selfcorrect_cli.config import SamplingConfig
+from selfcorrect_cli.rollout.models import stop_token_ids
+from selfcorrect_cli.rollout.prefill import prefill, trim
+from selfcorrect_cli.rollout.static_decoder import DeviceDecoder
+from selfcorrect_cli.rollout.token_choice import choose, device_generator
+from selfcorrect_cli.rollout.turn_cache import TurnCache
+
 CHECK_EVERY = 16
 """Steps between the host's looks at the finished rows (each look waits for the device)."""
+
+
+@dataclass(frozen=True)
+class DeviceLoop:
+    """The strategy (rollout/generation.py): the loop below, with its step recorded as a CUDA
+    graph when `graphs` (CUDA only) or run eagerly (any device: tests, debugging)."""
+
+    graphs: bool
+
+    @property
+    def name(self) -> str:
+        return "graph" if self.graphs else "device"
+
+    @torch.no_grad()
+    def sample(self, model, tokenizer, prompts: list[list[int]], sampling: SamplingConfig,
+               generator: torch.Generator,
+               previous: TurnCache | None) -> tuple[list[list[int]], TurnCache]:
+        generator = device_generator(generator, model.device)
+        stops = torch.tensor(stop_token_ids(model, tokenizer), device=model.device)
+        rest = previous.rest(prompts) if previous is not None else None
+        if rest is not None:  # the cache holds each prompt's start: feed only the rest
+            decoder = previous.decoder
+            logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
+                                                    sampling.max_new_tokens)
+        else:
+            start = prefill(model, tokenizer.pad_token_id, prompts)
+            decoder = DeviceDecoder(model, start.cache, start.mask, sampling.max_new_tokens)
+            start.cache = None  # copied into the decoder's buffers; free it before decoding
+            logits, next_position = start.logits, start.next_position
+        choice = Choice(sampling.temperature, sampling.top_p, tokenizer.pad_token_id, stops)
+        chosen = decode(decoder, logits, next_position, sampling.max_new_tokens, choice,
+                        generator, graphs=self.graphs)
+        fed = decoder.keep_attempt(chosen, stops)
+        rows = trim(chosen.tolist(), stops.tolist())
+        return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
 
 
 @dataclass
@@ -54,31 +98,6 @@ class Choice:
     stops: torch.Tensor  # (S,) stop token ids, on the device
 
 
-def choose(logits: torch.Tensor, temperature: float, top_p: float,
-           noise: torch.Tensor | None) -> torch.Tensor:
-    """Greedy at temperature 0, else temperature and nucleus (top-p) sampling by the
-    exponential race with the given Exp(1) `noise`. logits (B, V) -> (B,)
-
-    >>> logits = torch.log(torch.tensor([[0.5, 0.3, 0.2]]))
-    >>> int(choose(logits, 0.0, 1.0, None))
-    0
-    >>> int(choose(logits, 1.0, 1.0, torch.tensor([[1.0, 0.1, 1.0]])))  # 0.3 / 0.1 wins
-    1
-    >>> int(choose(logits, 1.0, 0.4, torch.tensor([[1.0, 0.1, 1.0]])))  # outside the nucleus
-    0
-    """
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)  # (B, V)
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
-        outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # keep the first token
-        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-    # a zero draw would make 0 / 0 (a token outside the nucleus) a NaN, which argmax picks
-    return (probs / noise.clamp_min(torch.finfo(noise.dtype).tiny)).argmax(dim=-1)  # (B,)
-
-
 def record(state: LoopState, logits: torch.Tensor, choice: Choice) -> None:
     """Choose the next tokens from `logits` (B, V) and book them, in place."""
     token = choose(logits, choice.temperature, choice.top_p, state.noise)
@@ -91,7 +110,7 @@ def record(state: LoopState, logits: torch.Tensor, choice: Choice) -> None:
 
 def advance(decoder, state: LoopState, choice: Choice) -> None:
     """One decode step at the decoder's full width, then `record`: shapes never change."""
-    logits = decoder.forward(state.token, state.position, state.slot, decoder.capacity)
+    logits = decoder.forward(state.token, state.position, state.slot)
     state.slot += 1
     state.position += 1
     record(state, logits, choice)

@@ -4,18 +4,29 @@ Why: at the built-in world's size (hidden 64) a decode step is a few dozen tiny 
 and Hugging Face's per-call machinery (mask building, cache objects growing by concatenation,
 output dataclasses) costs more than the arithmetic; on a GPU the same overhead is kernel
 launches, which a CUDA graph removes once every step has the same shapes (rollout/device_loop.py).
-The prompt is still prefilled by the model's own forward; each later token goes through
-`step` or `forward`, which read the same weights and compute the same function (RMSNorm in
+The prompt is still prefilled by the model's own forward; each later token goes through one of
+two decoders, which read the same weights and compute the same function (RMSNorm in
 float32, rotary embeddings from the model's own rotary module, so any static rope scaling it
 applies, grouped-query attention, SwiGLU MLP), writing keys and values in place into buffers
 sized for the whole generation. Greedy output equals `generate` (tests/test_generation.py,
-tests/test_fast_rollout.py).
+tests/test_fast_rollout.py). The two differ in how a step is addressed:
+- `HostDecoder.step`: the slot and the attended width follow a host counter and the width grows
+  by one slot per call (the host loop, rollout/host_loop.py; slicing is the cheapest on a CPU);
+- `DeviceDecoder.forward`: the slot is a device tensor and the width fixed, so every call has
+  the same shapes and reads no host value (the device loop, rollout/device_loop.py, whose step
+  a CUDA graph records); query heads that share a key/value head are folded into the query
+  length, so attention reads each cached head once and needs no grouped-query support from the
+  attention kernel (equal to the plain form up to rounding).
+Both can take a block of prompt tokens after a finished attempt (`extend`), which is how an
+attempt's cache carries into the next (rollout/turn_cache.py).
 
 Only architectures whose decoder layer is exactly that (model_type in SUPPORTED) with a rope
 that does not depend on the sequence length use it; any other model keeps the Hugging Face loop.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,28 +57,18 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-class StaticDecoder:
-    """Decode one token per call for a batch, after a prefill whose cache it takes over.
+class LeanDecoder:
+    """The cache buffers and the arithmetic both decoders share; see HostDecoder, DeviceDecoder."""
 
-    Two ways to call it, one arithmetic:
-    - `step(tokens, positions)`: slot and attended width follow a host counter, and the width
-      grows by one slot per call (the host loop in generation.py, numerically what it always was);
-    - `forward(tokens, positions, slot, width)`: the slot is a device tensor and the width
-      fixed, so every call has the same shapes and reads no host value (rollout/device_loop.py).
-    With `fold_groups` the query heads that share a key/value head are folded into the query
-    length, so attention reads each cached head once and needs no grouped-query support from
-    the attention kernel (what the device loop uses; equal to the plain form up to rounding).
-    """
+    round_to = 1  # buffers rounded up to a multiple of this many slots
 
-    def __init__(self, model, prefill_cache, prompt_mask: torch.Tensor, max_new_tokens: int,
-                 fold_groups: bool = False, round_to: int = 1):
+    def __init__(self, model, prefill_cache, prompt_mask: torch.Tensor, max_new_tokens: int):
         self.model = model
         self.config = model.config
         self.eps = self.config.rms_norm_eps
-        self.fold_groups = fold_groups
         batch, width = prompt_mask.shape
         # rounding the buffer up to a multiple keeps fused attention kernels on aligned rows
-        self.capacity = -(-(width + max_new_tokens) // round_to) * round_to
+        self.capacity = -(-(width + max_new_tokens) // self.round_to) * self.round_to
         self.keys, self.values = [], []
         for layer in prefill_cache.layers:  # (B, kv_heads, T, head_dim) each
             k = layer.keys.new_zeros(*layer.keys.shape[:2], self.capacity, layer.keys.shape[-1])
@@ -91,20 +92,6 @@ class StaticDecoder:
         self.cos, self.sin = cos[0], sin[0]
 
     @torch.no_grad()
-    def step(self, tokens: torch.Tensor, positions: torch.Tensor,
-             real: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens (B,), positions (B, 1) -> next-token logits (B, V); advances the host counter.
-
-        `real` (B,) bool: rows whose token is part of the text; the others (padding fed to rows
-        that already stopped) are kept out of every later step's attention, so the cache can
-        carry on into a next turn (rollout/turn_cache.py)."""
-        logits = self.forward(tokens, positions, self.length, self.length + 1)
-        if real is not None:
-            self.allowed[:, 0, 0, self.length] = real
-        self.length += 1
-        return logits
-
-    @torch.no_grad()
     def extend(self, tokens: torch.Tensor, positions: torch.Tensor, real: torch.Tensor,
                then_new: int) -> torch.Tensor:
         """Append a block of tokens (B, S) at `positions` (B, S) to every row, as a prefill
@@ -120,7 +107,8 @@ class StaticDecoder:
         # within the block, column i sees columns up to i (causal), and only real ones
         seen[..., slots] &= torch.ones(width, width, dtype=torch.bool,
                                        device=tokens.device).tril()
-        logits = self._run(tokens, positions, seen, self.length, self.length + width)
+        logits = self._run(tokens, positions, seen, self._write_from(self.length),
+                           self.length + width, fold=False)
         self.length += width
         return logits
 
@@ -128,6 +116,7 @@ class StaticDecoder:
         """Reallocate the buffers for at least `capacity` slots, keeping what is written."""
         if capacity <= self.capacity:
             return
+        capacity = -(-capacity // self.round_to) * self.round_to
         for buffers in (self.keys, self.values):
             for i, old in enumerate(buffers):
                 buffers[i] = old.new_zeros(*old.shape[:2], capacity, old.shape[-1])
@@ -143,40 +132,34 @@ class StaticDecoder:
         self.values = [v.index_select(0, index) for v in self.values]
         self.allowed = self.allowed.index_select(0, index)
 
-    @torch.no_grad()
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, slot: int | torch.Tensor,
-                width: int) -> torch.Tensor:
-        """Feed `tokens` (B,) at `positions` (B, 1), cached at `slot`, attending over the first
-        `width` slots (unwritten ones are masked) -> next-token logits (B, V).
-
-        `slot` is a host int (slicing, the cheapest on a CPU) or a (1,) device tensor (index
-        ops). Mutates only tensors (the cache and the mask), never a Python attribute, so a CUDA
-        graph of one call with a tensor slot replays as a correct next call."""
-        if isinstance(slot, int):
-            self.allowed[:, 0, 0, slot] = True
-        else:
-            self.allowed.index_fill_(3, slot, True)
-        mask = self.allowed[..., :width]  # (B, 1, 1, width)
-        return self._run(tokens[:, None], positions, mask, slot, width)
+    def _write_from(self, slot: int) -> Callable[[int, torch.Tensor, torch.Tensor], None]:
+        """A writer of one layer's new keys and values (B, KV, S, hd) into slots slot.. by
+        slicing (a host int: the cheapest on a CPU)."""
+        def write(index: int, k: torch.Tensor, v: torch.Tensor) -> None:
+            end = slot + k.shape[2]
+            self.keys[index][:, :, slot:end], self.values[index][:, :, slot:end] = k, v
+        return write
 
     def _run(self, tokens: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
-             slot: int | torch.Tensor, width: int) -> torch.Tensor:
-        """tokens (B, S) at positions (B, S), written from `slot`, each column attending as
-        `mask` (B, 1, S, width) allows -> logits after the last column (B, V)."""
+             write: Callable, width: int, fold: bool) -> torch.Tensor:
+        """tokens (B, S) at positions (B, S), their keys and values stored by `write`, each
+        column attending as `mask` (B, 1, S, width) allows -> logits after the last column
+        (B, V). `fold` (one column only): fold query-head groups onto their key/value head."""
         inner = self.model.model
         x = inner.embed_tokens(tokens)  # (B, S, D)
         cos = F.embedding(positions, self.cos)[:, None]  # (B, 1, S, hd): the rows' positions
         sin = F.embedding(positions, self.sin)[:, None]
         for index, layer in enumerate(inner.layers):
             x = x + self._attention(layer.self_attn, _rms_norm(
-                x, layer.input_layernorm.weight, self.eps), cos, sin, index, mask, slot, width)
+                x, layer.input_layernorm.weight, self.eps), cos, sin, index, mask, write, width,
+                fold)
             h = _rms_norm(x, layer.post_attention_layernorm.weight, self.eps)
             mlp = layer.mlp
             x = x + mlp.down_proj(F.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
         x = _rms_norm(x[:, -1], inner.norm.weight, self.eps)  # only the last column's logits
         return self.model.lm_head(x)  # (B, V)
 
-    def _attention(self, attn, h, cos, sin, index, mask, slot, width) -> torch.Tensor:
+    def _attention(self, attn, h, cos, sin, index, mask, write, width, fold) -> torch.Tensor:
         batch, block = h.shape[:2]
         head_dim = attn.head_dim
         q = attn.q_proj(h).view(batch, block, -1, head_dim).transpose(1, 2)  # (B, H, S, hd)
@@ -184,14 +167,9 @@ class StaticDecoder:
         v = attn.v_proj(h).view(batch, block, -1, head_dim).transpose(1, 2)
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
-        if isinstance(slot, int):
-            end = slot + block
-            self.keys[index][:, :, slot:end], self.values[index][:, :, slot:end] = k, v
-        else:  # the device loop: one token per call
-            self.keys[index].index_copy_(2, slot, k)
-            self.values[index].index_copy_(2, slot, v)
+        write(index, k, v)
         keys, values = self.keys[index][:, :, :width], self.values[index][:, :, :width]
-        if self.fold_groups:
+        if fold:
             # heads kv*G .. kv*G+G-1 share key/value head kv (as Hugging Face's repeat_kv has it)
             q = q.reshape(batch, keys.shape[1], -1, head_dim)  # (B, KV, G, hd)
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask,
@@ -200,3 +178,62 @@ class StaticDecoder:
         out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=attn.scaling,
                                              enable_gqa=keys.shape[1] != q.shape[1])
         return attn.o_proj(out.transpose(1, 2).reshape(batch, block, -1))  # (B, S, D)
+
+
+class HostDecoder(LeanDecoder):
+    """One token per call, addressed by a host counter: the host loop's decoder."""
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor,
+             real: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B,), positions (B, 1) -> next-token logits (B, V); advances the host counter.
+
+        `real` (B,) bool: rows whose token is part of the text; the others (padding fed to rows
+        that already stopped) are kept out of every later step's attention, so the cache can
+        carry on into a next turn (rollout/turn_cache.py)."""
+        slot = self.length
+        self.allowed[:, 0, 0, slot] = True
+        mask = self.allowed[..., :slot + 1]  # (B, 1, 1, width)
+        logits = self._run(tokens[:, None], positions, mask, self._write_from(slot), slot + 1,
+                           fold=False)
+        if real is not None:
+            self.allowed[:, 0, 0, slot] = real
+        self.length += 1
+        return logits
+
+
+class DeviceDecoder(LeanDecoder):
+    """One token per call at a fixed width, addressed by a device tensor: the device loop's
+    decoder, whose call a CUDA graph records."""
+
+    round_to = 16
+
+    @torch.no_grad()
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor,
+                slot: torch.Tensor) -> torch.Tensor:
+        """Feed `tokens` (B,) at `positions` (B, 1), cached at `slot` (1,), attending over
+        every slot of the buffer (unwritten ones are masked) -> next-token logits (B, V).
+
+        Mutates only tensors (the cache and the mask), never a Python attribute, so a CUDA
+        graph of one call replays as a correct next call."""
+        self.allowed.index_fill_(3, slot, True)
+
+        def write(index: int, k: torch.Tensor, v: torch.Tensor) -> None:
+            self.keys[index].index_copy_(2, slot, k)
+            self.values[index].index_copy_(2, slot, v)
+
+        return self._run(tokens[:, None], positions, self.allowed, write, self.capacity,
+                         fold=True)
+
+    def keep_attempt(self, chosen: torch.Tensor, stops: torch.Tensor) -> int:
+        """After the device loop chose `chosen` (B, n) from a start at slot `length`: hide the
+        padding it fed to rows that had stopped, and move `length` past the fed tokens (all
+        chosen but the last), so a next attempt can continue this cache. -> how many were fed."""
+        fed = chosen.shape[1] - 1
+        if fed > 0:
+            is_stop = (chosen[:, :fed, None] == stops).any(-1)  # (B, fed)
+            # a token is real when no stop came before it (the stop itself is real)
+            before = torch.cumsum(is_stop.long(), dim=1) - is_stop.long()
+            self.allowed[:, 0, 0, self.length:self.length + fed] = before == 0
+        self.length += fed
+        return fed

@@ -9,7 +9,9 @@ third of the turn-2 prompt. The re-rendered ids are compared with what the cache
 row: if any row differs (a tokenizer that merges across the boundary another way), the whole
 batch is prefilled afresh instead, so the tokens fed are always the prompt's own.
 
-Only the host loop of rollout/generation.py keeps a cache (the lean decoder on a CPU).
+Both of our loops keep one where the model has a lean decoder (rollout/static_decoder.py): the
+host loop (rollout/host_loop.py) and the device loop (rollout/device_loop.py); `generate` and
+the host loop's plain-forward fallback do not.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 
 import torch
 
-from selfcorrect_cli.rollout.static_decoder import StaticDecoder
+from selfcorrect_cli.rollout.static_decoder import LeanDecoder
 
 
 @dataclass
 class TurnCache:
-    decoder: StaticDecoder
+    decoder: LeanDecoder
     held: list[list[int]]
     """Per row, the tokens whose keys and values the cache holds; token i sits at position i."""
 
