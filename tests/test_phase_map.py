@@ -226,10 +226,10 @@ def test_the_builtin_sweep_spec():
     assert (grid["c"], grid["s"]) == ([0.5, 0.7, 0.9], [0.0, 0.25])
     cells = {(cell.c, cell.s): cell for cell in grid["cells"]}
     assert len(cells) == 6
-    main = cells[0.7, 0.25]
-    assert main.seeds == [0, 1, 2]
-    assert main.runs["SCoRe"] == [f"runs/main/seed{s}/rl/score/eval" for s in (0, 1, 2)]
-    # every other cell: the Makefile's folder name (c0.5-s0, c0.9-s0.25, ...) and seeds 0, 1
+    main = cells[0.7, 0.25]  # the powered study's records, its ten seeds
+    assert main.seeds == list(range(10))
+    assert main.runs["SCoRe"] == [f"results/runs/seed{s}/rl/score/eval" for s in range(10)]
+    # every other cell: the Makefile's folder name (c0.5-s0, c0.9-s0.25, ...) and the seeds
     for (c, s), cell in cells.items():
         if (c, s) != (0.7, 0.25):
             assert cell.seeds == [0, 1]
@@ -240,3 +240,9 @@ def test_the_builtin_sweep_spec():
     assert cells[0.5, 0.0].runs["Base T=1"] == ["runs/sweep/c0.5-s0/seed0/eval/base-t1",
                                                 "runs/sweep/c0.5-s0/seed1/eval/base-t1"]
     assert grid["winner_among"] == ["STaR on D+", "Pair-SFT on D", "naive two-turn RL", "SCoRe"]
+    line = spec["figures"]["knob_line"]  # the misread knob: the Makefile's runs/sweep/m<m>
+    assert [(p.value, p.seeds) for p in line["points"]] == [
+        (0.0, [0, 1]), (0.3, list(range(10))), (0.6, [0, 1])]
+    assert line["points"][2].runs["SCoRe"] == ["runs/sweep/m0.6/seed0/rl/score/eval",
+                                               "runs/sweep/m0.6/seed1/rl/score/eval"]
+    assert line["methods"] == list(main.runs)

@@ -71,12 +71,7 @@ def read_phase_map(value, where: str, root: str, seeds: list[int]) -> dict:
     where = f"{where}: figures.phase_map"
     if not isinstance(value, dict) or set(value) != {"cells", "methods", "winner_among"}:
         raise UsageError(f"{where} needs exactly cells, methods and winner_among")
-    methods = value["methods"]
-    if not isinstance(methods, dict) or not methods:
-        raise UsageError(f"{where}.methods must map each method's label to its run directory")
-    for label, template in methods.items():
-        if not isinstance(template, str) or "{cell}" not in template:
-            raise UsageError(f"{where}.methods.{label} must be a path containing {{cell}}")
+    methods = read_methods(value["methods"], where)
     among = value["winner_among"]
     if not isinstance(among, list) or len(among) < 2 \
             or not all(isinstance(label, str) and label in methods for label in among):
@@ -88,7 +83,7 @@ def read_phase_map(value, where: str, root: str, seeds: list[int]) -> dict:
         c, s = _grid_point(key, where)
         if (c, s) in cells:
             raise UsageError(f"{where}: cell ({c:g}, {s:g}) is listed twice")
-        tree, cell_seeds = _cell_tree(cell, f"{where}.cells.{key}", root, seeds)
+        tree, cell_seeds = cell_tree(cell, f"{where}.cells.{key}", root, seeds)
         runs = {label: expand(t, root, cell_seeds, cell=tree) for label, t in methods.items()}
         cells[c, s] = Cell(c, s, cell_seeds, runs)
     rows, columns = sorted({c for c, _ in cells}), sorted({s for _, s in cells})
@@ -107,7 +102,17 @@ def _grid_point(key, where: str) -> GridPoint:
     return c, s
 
 
-def _cell_tree(cell, where: str, root: str, seeds: list[int]) -> tuple[str, list[int]]:
+def read_methods(methods, where: str) -> dict[str, str]:
+    """A spec's `methods`: label -> run directory template containing {cell} (and {seed})."""
+    if not isinstance(methods, dict) or not methods:
+        raise UsageError(f"{where}.methods must map each method's label to its run directory")
+    for label, template in methods.items():
+        if not isinstance(template, str) or "{cell}" not in template:
+            raise UsageError(f"{where}.methods.{label} must be a path containing {{cell}}")
+    return methods
+
+
+def cell_tree(cell, where: str, root: str, seeds: list[int]) -> tuple[str, list[int]]:
     """A cell is a path or {runs: path, seeds: [...]}; {runs} in it is the study root."""
     if isinstance(cell, dict) and set(cell) == {"runs", "seeds"} \
             and isinstance(cell["seeds"], (list, str)):
@@ -210,25 +215,33 @@ def results_table(spec: dict, measured: dict[GridPoint, dict[str, Result]]) -> s
             "Delta i->c", "Delta c->i", "answer changed"]
     body = []
     for cell in spec["cells"]:
-        results = measured[cell.c, cell.s]
-        where = [f"{cell.c:g}", f"{cell.s:g}"]
-        if not results:
-            body.append([*where, "all", f"0 of {len(cell.seeds)}", "not run", *["-"] * 5])
-            continue
-        for label in spec["methods"]:
-            if label not in results:
-                body.append([*where, label, f"0 of {len(cell.seeds)}", "not run", *["-"] * 5])
-                continue
-            e = results[label].estimates
-            body.append([*where, label, results[label].seeds_text,
-                         percent_cell(e["acc_t1"].mean), percent_cell(e["acc_t2"].mean),
-                         percent_cell(e["delta"].mean, e["delta"].low, e["delta"].high, True),
-                         percent_cell(e["delta_i2c"].mean), percent_cell(e["delta_c2i"].mean),
-                         percent_cell(e["answer_changed_frac"].mean)])
+        body += method_rows([f"{cell.c:g}", f"{cell.s:g}"], measured[cell.c, cell.s],
+                            len(cell.seeds), spec["methods"])
     return markdown_table(head, body) + (
         "\n\nPercent of held-out problems, mean over the seeds a cell has (seeds: k of n where "
         "only k of its n have finished). Brackets: 95% t-interval across seeds; for one seed, "
         "that run's bootstrap CI over problems.")
+
+
+def method_rows(where: list[str], results: dict[str, Result], named: int,
+                methods: list[str]) -> list[list[str]]:
+    """A cell's rows of a results table, after its `where` columns: one per method (seeds,
+    Acc@t1, Acc@t2, Delta with its interval, i->c, c->i, answer changed); one row when nothing
+    has run."""
+    if not results:
+        return [[*where, "all", f"0 of {named}", "not run", *["-"] * 5]]
+    body = []
+    for label in methods:
+        if label not in results:
+            body.append([*where, label, f"0 of {named}", "not run", *["-"] * 5])
+            continue
+        e = results[label].estimates
+        body.append([*where, label, results[label].seeds_text,
+                     percent_cell(e["acc_t1"].mean), percent_cell(e["acc_t2"].mean),
+                     percent_cell(e["delta"].mean, e["delta"].low, e["delta"].high, True),
+                     percent_cell(e["delta_i2c"].mean), percent_cell(e["delta_c2i"].mean),
+                     percent_cell(e["answer_changed_frac"].mean)])
+    return body
 
 
 def winner_table(spec: dict, by_metric: dict[str, dict[GridPoint, Verdict]]) -> str:

@@ -8,8 +8,10 @@ all. Every input must exist: a missing run is named in a one-line error rather t
 of a table silently. A table with `view: mistake-kinds` shows each method's mix of mistakes,
 fix rate per kind and change rates instead of the five metrics (collapse.png then draws its
 fix rates too); figures.mismatch may be {curves: ..., experiment: ...}, whose experiment files
-(make mismatch-study) are drawn where present. The one exception is figures.phase_map (report/phase_map.py), a grid of
-study trees built over several sessions, which marks the cells and methods not run yet.
+(make mismatch-study) are drawn where present. The exceptions are figures.phase_map
+(report/phase_map.py), a grid of study trees built over several sessions, and figures.knob_line
+(report/knob_line.py), a line of them over one more knob, which mark the cells and methods not
+run yet.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from statistics import mean
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.io.run_dir import write_atomic
+from selfcorrect_cli.report.knob_line import knob_line_section, read_knob_line
 from selfcorrect_cli.report.paper import paper_row
 from selfcorrect_cli.report.paths import expand, parse_seeds
 from selfcorrect_cli.report.phase_map import PNGS, phase_map_section, read_phase_map
@@ -38,7 +41,7 @@ from selfcorrect_cli.report.tables import load_metrics, markdown_table
 # and change rates (kinds_table), whose fix rates collapse.png also draws.
 VIEWS = ("metrics", "mistake-kinds")
 FIGURES = ("collapse", "mismatch", "training_curves", "accuracy_by_attempt", "compute_scaling",
-           "phase_map")
+           "phase_map", "knob_line")
 
 
 def read_study(path: str | Path, runs: str | None = None, seeds: str | None = None) -> dict:
@@ -85,6 +88,8 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
     for name, value in figures.items():
         if name == "phase_map":
             expanded[name] = read_phase_map(value, str(path), root, seed_list)
+        elif name == "knob_line":
+            expanded[name] = read_knob_line(value, str(path), root, seed_list)
         elif isinstance(value, dict):
             expanded[name] = [(str(label), paths(t, f"{name}.{label}")) for label, t in value.items()]
         else:
@@ -201,6 +206,7 @@ FIGURE_WRITERS = {
     "compute_scaling": ("compute-scaling.png", "Inference-compute scaling (paper Figure 1, "
                         "right)", _figure_scaling),
     "phase_map": (PNGS, "Phase map: copy propensity c x check slip s", phase_map_section),
+    "knob_line": ("knob-line.png", "One more world knob, swept alone", knob_line_section),
 }
 
 
