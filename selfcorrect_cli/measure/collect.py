@@ -35,6 +35,7 @@ from selfcorrect_cli.measure.metrics import (
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.rollout.processes import gather_lists, on_own_device, process_state
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks import build_task
 
 TRACES = "traces.jsonl"
@@ -92,7 +93,7 @@ def _sample_chunk(cfg: ExperimentConfig, model, tokenizer, task, index: int,
                   chunk: list) -> list[dict]:
     """Trace records of one chunk. Its generator is seeded by (run.seed, chunk index) alone,
     so the records do not depend on which process samples them, or on a resume."""
-    generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+    generator = torch.Generator().manual_seed(step_seed(cfg.run.seed, index))
     trajectories = rollout(model, tokenizer, task, chunk, cfg.sampling, generator, progress=False)
     sampling = config_to_dict(cfg.sampling)
     return [trajectory_record(t, task, cfg.task.split, sampling, cfg.model.path, cfg.run.seed)

@@ -53,6 +53,7 @@ from selfcorrect_cli.methods.policy_update import (
 from selfcorrect_cli.methods.shared_stage1 import check_shared_stage1, load_shared_stage1
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks.held_out import training_and_held_out
 
 # Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
@@ -213,7 +214,7 @@ def _final_stage(s) -> int:
 def _problems_for_step(cfg, problems, step: int, accelerator) -> list:
     """The step's problems, a fixed function of (seed, step): a resumed run draws the same ones.
     Each process takes every num_processes-th problem."""
-    rng = random.Random(cfg.run.seed * 1_000_003 + step)
+    rng = random.Random(step_seed(cfg.run.seed, step))
     chosen = rng.sample(problems, min(cfg.score.problems_per_step, len(problems)))
     return chosen[accelerator.process_index::accelerator.num_processes]
 
@@ -225,7 +226,7 @@ def _sample(cfg, accelerator, policy, tokenizer, task, problems, offline, step: 
                               batch_size=len(problems) * s.samples_per_problem)
     # One generator per (seed, step, process): resuming needs no saved random state.
     generator = torch.Generator().manual_seed(
-        (cfg.run.seed * 1_000_003 + step) * 1009 + accelerator.process_index)
+        step_seed(cfg.run.seed, step) * 1009 + accelerator.process_index)
     first = None
     if offline is not None:
         pick = random.Random(generator.initial_seed())

@@ -28,6 +28,7 @@ from selfcorrect_cli.measure.collect import METRICS, TRACES, metrics_from_traces
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.generation import sample
 from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.base import Problem, Task
 
@@ -84,7 +85,7 @@ def evaluate_self_refine(cfg: ExperimentConfig, progress: bool = True) -> dict:
     per_chunk = max(1, cfg.sampling.batch_size // cfg.sampling.n_samples)
     records = []
     for index in tqdm(range(0, len(problems), per_chunk), desc="self-refine", disable=not progress):
-        generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+        generator = torch.Generator().manual_seed(step_seed(cfg.run.seed, index))
         records += refine_batch(model, tokenizer, task, problems[index:index + per_chunk], cfg,
                                 generator)
     write_atomic(Path(run_dir) / TRACES, "".join(json.dumps(r) + "\n" for r in records))
