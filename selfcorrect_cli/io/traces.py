@@ -50,6 +50,39 @@ def turn_record(task, problem, prompt: str, response: str, answer: str | None,
     return turn
 
 
+def trace_paths(spec: str) -> list[str]:
+    """The files named by a `train.traces` value: comma-separated, spaces and blanks dropped.
+
+    >>> trace_paths(" a/traces.jsonl, b/traces.jsonl,,")
+    ['a/traces.jsonl', 'b/traces.jsonl']
+    """
+    return [path.strip() for path in spec.split(",") if path.strip()]
+
+
+def read_trace_files(spec: str) -> list[dict]:
+    """The records of every file that `spec` names (trace_paths), file by file."""
+    records = []
+    for path in trace_paths(spec):
+        records += read_traces(Path(path))
+    return records
+
+
+def first_attempts(records: list[dict], split: str = "train") -> dict[str, list[str]]:
+    """problem id -> the first attempts of the records of `split`, in record order; a record
+    without a split counts as train (offline first attempts are the training split's).
+
+    >>> first_attempts([{"problem_id": "6/3", "split": "train", "turns": [{"response": "A2"}]},
+    ...                 {"problem_id": "6/3", "turns": [{"response": "A3"}]},
+    ...                 {"problem_id": "8/2", "split": "test", "turns": [{"response": "A4"}]}])
+    {'6/3': ['A2', 'A3']}
+    """
+    attempts: dict[str, list[str]] = {}
+    for record in records:
+        if record.get("split", "train") == split:
+            attempts.setdefault(record["problem_id"], []).append(record["turns"][0]["response"])
+    return attempts
+
+
 def read_traces(path: Path, repair: bool = False) -> list[dict]:
     """All complete records. A final line cut short by a crash is ignored (and with
     `repair`, cut off the file so appends continue cleanly); a bad line elsewhere is an error."""

@@ -41,7 +41,7 @@ from selfcorrect_cli.io.run_dir import (
     write_atomic,
 )
 from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
-from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.traces import first_attempts, read_trace_files
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
 from selfcorrect_cli.methods.kl_control import KLController
@@ -241,11 +241,7 @@ def _sample(cfg, accelerator, policy, tokenizer, task, problems, offline, step: 
 
 def _offline_first_attempts(cfg) -> dict[str, list[str]]:
     """problem id -> first attempts of the base model from `train.traces` (train split)."""
-    attempts: dict[str, list[str]] = {}
-    for path in cfg.train.traces.split(","):
-        for record in read_traces(Path(path.strip())):
-            if record.get("split", "train") == "train":
-                attempts.setdefault(record["problem_id"], []).append(record["turns"][0]["response"])
+    attempts = first_attempts(read_trace_files(cfg.train.traces))
     if not attempts:
         raise UsageError(f"no train-split traces in {cfg.train.traces}")
     return attempts

@@ -44,7 +44,7 @@ from selfcorrect_cli.io.run_dir import (
     write_json_atomic,
 )
 from selfcorrect_cli.io.samples import SampleLog, pick
-from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.traces import read_trace_files, read_traces, trace_paths
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import collect_traces
 from selfcorrect_cli.methods.correction_data import (
@@ -114,14 +114,6 @@ def _per_process_batch(cfg: ExperimentConfig) -> int:
     return cfg.sft.batch_size // processes
 
 
-def read_trace_files(spec: str) -> list[dict]:
-    """Records of one or more traces files (comma-separated paths)."""
-    records = []
-    for path in (p.strip() for p in spec.split(",") if p.strip()):
-        records += read_traces(Path(path))
-    return records
-
-
 def correction_dataset(cfg: ExperimentConfig, records: list[dict],
                        trace_files: str = "") -> CorrectionData:
     """The configured dataset; an empty one is a UsageError, never a crash inside TRL. When
@@ -130,8 +122,7 @@ def correction_dataset(cfg: ExperimentConfig, records: list[dict],
     name = dataset_name(cfg.train.method, cfg.sft.dataset)
     data = build_dataset(cfg.train.method, cfg.sft.dataset, records, seed=cfg.run.seed)
     if not data.examples:  # the error alone, on one line: no summary line before it
-        files = [p.strip() for p in trace_files.split(",") if p.strip()]
-        cut = [p for p in files if ends_in_cut_line(p)]
+        cut = [p for p in trace_paths(trace_files) if ends_in_cut_line(p)]
         fix = ("; ".join(f"{p} ends in a truncated line, left by a collection cut off mid-write: "
                          f"rerun its `selfcorrect collect` to finish it" for p in cut)
                or "collect more traces or use sft.dataset=d_plus")
