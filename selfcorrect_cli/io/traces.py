@@ -23,21 +23,25 @@ from pathlib import Path
 from selfcorrect_cli.errors import UsageError
 
 
+def trace_record(task, problem, sample_index: int, split: str, turns: list[dict],
+                 sampling: dict, model: str, seed: int, extra: dict | None = None) -> dict:
+    """The one trace record (the layout above); `extra` holds what a method adds (Self-Refine's
+    critique), placed before the turns. Key order is the file's: keep it."""
+    record = {"problem_id": problem.id, "sample_index": sample_index, "task": task.name,
+              "split": split, "gold": problem.answer, **(extra or {})}
+    record.update(turns=turns, sampling=sampling, model=model, seed=seed)
+    return record
+
+
 def trajectory_record(trajectory, task, split: str, sampling: dict, model: str, seed: int) -> dict:
+    """The trace record of a rollout's trajectory: turn 1 asked by the problem, later turns by
+    the task's correction instruction."""
     prompts = [task.first_prompt(trajectory.problem)]
     prompts += [task.correction_instruction] * (len(trajectory.attempts) - 1)
-    return {
-        "problem_id": trajectory.problem.id,
-        "sample_index": trajectory.sample_index,
-        "task": task.name,
-        "split": split,
-        "gold": trajectory.problem.answer,
-        "turns": [turn_record(task, trajectory.problem, p, a.response, a.answer, a.reward)
-                  for p, a in zip(prompts, trajectory.attempts)],
-        "sampling": sampling,
-        "model": model,
-        "seed": seed,
-    }
+    turns = [turn_record(task, trajectory.problem, p, a.response, a.answer, a.reward)
+             for p, a in zip(prompts, trajectory.attempts)]
+    return trace_record(task, trajectory.problem, trajectory.sample_index, split, turns,
+                        sampling, model, seed)
 
 
 def turn_record(task, problem, prompt: str, response: str, answer: str | None,
