@@ -43,7 +43,7 @@ from selfcorrect_cli.io.run_dir import (
 from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import first_attempts, read_trace_files
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
-from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.measure.collect import greedy_two_attempts, two_attempt_metrics
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -280,23 +280,14 @@ def _reduce(accelerator, stats: dict) -> dict:
 
 # ---------------- evaluation and checkpoints ---------------------------------------------------
 
-@torch.no_grad()
 def evaluate_policy(cfg, model, tokenizer, task, problems,
                     samples: SampleLog | None = None) -> dict:
-    """Greedy two-turn evaluation on held-out problems, as the paper evaluates; with `samples`,
-    score.sample_conversations of the conversations (the same ones at every evaluation) also
-    go to samples.jsonl and the trackers (io/samples.py)."""
-    sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.score.max_new_tokens,
-                              attempts=2, batch_size=cfg.sampling.batch_size)
-    model.eval()
-    trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                           progress=False)
-    model.train()
-    r1 = [t.attempts[0].reward for t in trajectories]
-    r2 = [t.attempts[1].reward for t in trajectories]
-    metrics = {f"eval/{k}": v for k, v in correction_metrics(r1, r2).items()}
-    metrics["eval/answer_changed"] = answer_changed_rate(
-        [t.attempts[0].answer for t in trajectories], [t.attempts[1].answer for t in trajectories])
+    """Greedy two-turn evaluation on held-out problems (collect.greedy_two_attempts); with
+    `samples`, score.sample_conversations of the conversations (the same ones at every
+    evaluation) also go to samples.jsonl and the trackers (io/samples.py)."""
+    trajectories = greedy_two_attempts(model, tokenizer, task, problems,
+                                       cfg.score.max_new_tokens, cfg.sampling.batch_size)
+    metrics = {f"eval/{k}": v for k, v in two_attempt_metrics(trajectories).items()}
     if samples is not None and cfg.score.sample_conversations:
         samples.write(task, pick(trajectories, cfg.score.sample_conversations, cfg.run.seed))
     return metrics

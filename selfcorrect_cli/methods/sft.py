@@ -27,13 +27,12 @@ import shutil
 from pathlib import Path
 
 import click
-import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 from trl import SFTConfig as TrlSFTConfig
 from trl import SFTTrainer
 
-from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, config_to_dict
+from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.model_card import model_card
 from selfcorrect_cli.io.read import read_jsonl
@@ -46,14 +45,13 @@ from selfcorrect_cli.io.run_dir import (
 from selfcorrect_cli.io.samples import SampleLog, pick
 from selfcorrect_cli.io.traces import read_trace_files, read_traces, trace_paths
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
-from selfcorrect_cli.measure.collect import collect_traces
+from selfcorrect_cli.measure.collect import collect_traces, greedy_two_attempts
 from selfcorrect_cli.methods.correction_data import (
     CorrectionData,
     build_dataset,
     dataset_name,
     to_prompt_completion,
 )
-from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device
 from selfcorrect_cli.rollout.processes import process_state
 from selfcorrect_cli.tasks import build_task
@@ -212,14 +210,8 @@ def write_samples(cfg: ExperimentConfig, step: int, model, tokenizer, trackers: 
     task = build_task(cfg)
     held_out = held_out_problems(cfg, task)[: cfg.score.eval_problems]
     problems = pick(held_out, cfg.score.sample_conversations, cfg.run.seed)
-    sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.sampling.max_new_tokens,
-                              attempts=2, batch_size=cfg.sampling.batch_size)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                               progress=False)
-    model.train(was_training)
+    trajectories = greedy_two_attempts(model, tokenizer, task, problems,
+                                       cfg.sampling.max_new_tokens, cfg.sampling.batch_size)
     SampleLog(Path(cfg.run.out_dir), step, trackers).write(task, trajectories)
 
 
