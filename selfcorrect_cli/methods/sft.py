@@ -34,6 +34,7 @@ from trl import SFTTrainer
 
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.checkpoints import save_model
 from selfcorrect_cli.io.model_card import model_card
 from selfcorrect_cli.io.read import read_jsonl
 from selfcorrect_cli.io.run_dir import (
@@ -56,7 +57,6 @@ from selfcorrect_cli.rollout.models import load_model, pick_device
 from selfcorrect_cli.rollout.processes import process_state
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.held_out import held_out_problems, refuse_held_out_sft_data
-from selfcorrect_cli.world.pretrain import save_checkpoint
 
 _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
                "d_plus": "no trace ends in a right second attempt"}
@@ -267,7 +267,7 @@ def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     model.eval()
     if main:
         card = _model_card(cfg, data, out_dir, samples_at)
-        save_checkpoint(model, trainer.processing_class, out_dir / "model", card)
+        save_model(model, trainer.processing_class, out_dir / "model", card)
     trainer.accelerator.wait_for_everyone()  # the checkpoint is whole before any process loads it
     return out_dir / "model"
 
