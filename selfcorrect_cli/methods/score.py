@@ -42,7 +42,7 @@ from selfcorrect_cli.io.run_dir import (
 )
 from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import first_attempts, read_trace_files
-from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
+from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import greedy_two_attempts, two_attempt_metrics
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
@@ -112,12 +112,11 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     # ---------------- set up -------------------------------------------------------------
     cfg = method_config(cfg)
     s = cfg.score
+    run_dir = Path(cfg.run.out_dir)
+    tracker_names(cfg.run.report_to)  # a missing tracker package stops here, before any file
     # Without cpu=True accelerate ignores a multi-process launch on a machine with no GPU.
     on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
-    run_dir = Path(cfg.run.out_dir)
-    # run.report_to's trackers (a missing package stops here); the Accelerator feeds them on the
-    # main process only
-    accelerator = Accelerator(cpu=on_cpu, log_with=make_trackers(cfg, run_dir) or None)
+    accelerator = Accelerator(cpu=on_cpu)
     # Every process, before anything is written: overlapping sets stop the run with no run dir.
     task, problems, held_out = training_and_held_out(cfg)
     eval_problems = held_out[: s.eval_problems]
@@ -129,7 +128,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         prepare_run_dir(cfg)
     accelerator.wait_for_everyone()
-    accelerator.init_trackers("selfcorrect", config=flat_config(cfg))
+    trackers = start_trackers(cfg, run_dir) if accelerator.is_main_process else []
     offline = _offline_first_attempts(cfg) if not s.online_turn1 else None
     if offline is not None:
         problems = [p for p in problems if p.id in offline]
@@ -182,10 +181,10 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
             with autocast(accelerator.device, compute_dtype):
                 stats.update(evaluate_policy(cfg, accelerator.unwrap_model(policy), tokenizer,
                                              task, eval_problems,
-                                             SampleLog(run_dir, step, accelerator.trackers)))
+                                             SampleLog(run_dir, step, trackers)))
         if accelerator.is_main_process:
             append_jsonl(run_dir / LOG, [stats])
-            accelerator.log(metric_values(stats), step=step)
+            log_row(trackers, stats)
             bar.set_postfix(r1=f"{stats['train/reward_t1']:.2f}",
                             r2=f"{stats.get('train/reward_t2', float('nan')):.2f}",
                             kl1=f"{stats['train/kl_turn1']:.3f}")
@@ -201,7 +200,8 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         publish_model(run_dir, chooser, out)
     accelerator.wait_for_everyone()
-    accelerator.end_training()  # closes the trackers, and the process group of a launch
+    finish_trackers(trackers)
+    accelerator.end_training()  # closes the process group of a launch
     return out
 
 
