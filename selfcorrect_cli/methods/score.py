@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
@@ -53,6 +52,7 @@ from selfcorrect_cli.methods.policy_update import (
 from selfcorrect_cli.methods.shared_stage1 import check_shared_stage1, load_shared_stage1
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
+from selfcorrect_cli.rollout.processes import training_accelerator
 from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks.held_out import training_and_held_out
 
@@ -114,9 +114,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     s = cfg.score
     run_dir = Path(cfg.run.out_dir)
     tracker_names(cfg.run.report_to)  # a missing tracker package stops here, before any file
-    # Without cpu=True accelerate ignores a multi-process launch on a machine with no GPU.
-    on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
-    accelerator = Accelerator(cpu=on_cpu)
+    accelerator = training_accelerator(cfg.model)
     # Every process, before anything is written: overlapping sets stop the run with no run dir.
     task, problems, held_out = training_and_held_out(cfg)
     eval_problems = held_out[: s.eval_problems]
