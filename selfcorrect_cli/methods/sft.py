@@ -222,8 +222,9 @@ def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     TrainLogCallback)."""
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.path = cfg.train.base_model
-    if model_cfg.dtype == "auto":
-        model_cfg.dtype = "float32"  # train in fp32 master weights; bf16 autocast on GPU below
+    # float32 master weights whatever model.dtype, as SCoRe keeps them (bf16 weights would drop
+    # updates below bf16's resolution); on a GPU the compute runs under bf16 autocast (below)
+    model_cfg.dtype = "float32"
     model, tokenizer = load_model(model_cfg)
     model.train()
     task = build_task(cfg)
