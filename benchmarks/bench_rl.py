@@ -53,10 +53,10 @@ from transformers.utils import logging as hf_logging
 from trl import GRPOConfig, GRPOTrainer
 
 from selfcorrect_cli.config import ExperimentConfig, ModelConfig, PretrainConfig
+from selfcorrect_cli.io.checkpoints import save_model
 from selfcorrect_cli.methods import score
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
-from selfcorrect_cli.world.pretrain import save_checkpoint
 from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
 SIDES = ("ours", "trl")
@@ -96,7 +96,7 @@ def build_scratch_model(folder: Path, seed: int) -> str:
     """The built-in tiny model with PretrainConfig defaults, random weights, saved to `folder`."""
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    save_checkpoint(build_tiny_model(tokenizer, PretrainConfig()), tokenizer, folder)
+    save_model(build_tiny_model(tokenizer, PretrainConfig()), tokenizer, folder)
     return str(folder)
 
 

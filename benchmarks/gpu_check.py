@@ -203,7 +203,7 @@ def join_parts(parts: list[Path], target: Path) -> Path:
 def build_dry_run_model(work: Path) -> str:
     """A tiny randomly initialised Llama with the built-in character tokenizer and chat template."""
     from selfcorrect_cli.config import PretrainConfig
-    from selfcorrect_cli.world.pretrain import save_checkpoint
+    from selfcorrect_cli.io.checkpoints import save_model
     from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
     torch.manual_seed(0)
@@ -211,7 +211,7 @@ def build_dry_run_model(work: Path) -> str:
     model = build_tiny_model(tokenizer, PretrainConfig(hidden_size=32, intermediate_size=64,
                                                        layers=1, heads=2, max_positions=2048))
     folder = work / "tiny-model"
-    save_checkpoint(model, tokenizer, folder)
+    save_model(model, tokenizer, folder)
     return str(folder)
 
 

@@ -75,7 +75,7 @@ def tiny_model(tmp_path_factory):
     import torch
 
     from selfcorrect_cli.config import PretrainConfig
-    from selfcorrect_cli.world.pretrain import save_checkpoint
+    from selfcorrect_cli.io.checkpoints import save_model
     from selfcorrect_cli.world.tiny_model import build_tiny_model, build_tokenizer
 
     torch.manual_seed(0)
@@ -83,7 +83,7 @@ def tiny_model(tmp_path_factory):
     model = build_tiny_model(tokenizer, PretrainConfig(hidden_size=32, intermediate_size=64,
                                                        layers=1, heads=2))
     folder = tmp_path_factory.mktemp("tiny") / "model"
-    save_checkpoint(model, tokenizer, folder)
+    save_model(model, tokenizer, folder)
     return folder
 
 

@@ -57,6 +57,14 @@ def test_only_the_second_attempt_is_a_target(tiny_model, tmp_path):
         assert tokenizer.decode(ids[:first_target]).endswith("check and retry<|end|><|assistant|>")
 
 
+def test_sft_keeps_float32_master_weights_like_score(tiny_model, tmp_path):
+    # model.dtype is the compute dtype; the trained weights stay float32 (bf16 would drop
+    # updates below its resolution), as SCoRe's policy's do
+    cfg = sft_config(tiny_model, tmp_path, "model.dtype=bfloat16")
+    trainer = build_trainer(cfg, build_d_star(handmade_records()), tmp_path, progress=False)
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+
+
 def test_fine_tuning_changes_the_weights_and_logs(tiny_model, tmp_path):
     cfg = sft_config(tiny_model, tmp_path, "sft.max_steps=2")
     out = fine_tune(cfg, build_d_star(handmade_records()), tmp_path / "ft", progress=False)

@@ -24,9 +24,10 @@ from transformers import TrainerCallback
 from selfcorrect_cli.config import ExperimentConfig
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
+from selfcorrect_cli.io.traces import first_attempts, read_trace_files
 from selfcorrect_cli.measure.metrics import correction_metrics
 from selfcorrect_cli.measure.statistics import fix_rate
-from selfcorrect_cli.methods.sft import correction_dataset, fine_tune, read_trace_files
+from selfcorrect_cli.methods.sft import correction_dataset, fine_tune
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.tasks import build_task
@@ -39,13 +40,11 @@ def offline_first_attempts(cfg: ExperimentConfig, records: list[dict]) -> dict[s
     task = build_task(cfg)
     limit = cfg.sft.analysis_problems
     by_id = {p.id: p for p in task.load("train")}
-    first_seen = {}
-    for r in records:
-        first_seen.setdefault(r["problem_id"], r["turns"][0]["response"])
-    ids = [i for i in first_seen if i in by_id][:limit]
+    attempts = first_attempts(records)
+    ids = [i for i in attempts if i in by_id][:limit]
     if not ids:
         raise UsageError("train.traces holds no problems of the training split")
-    train = ([by_id[i] for i in ids], [first_seen[i] for i in ids])
+    train = ([by_id[i] for i in ids], [attempts[i][0] for i in ids])
     model, tokenizer = load_model(_with_path(cfg.model, cfg.train.base_model))
     sampling = copy.deepcopy(cfg.sampling)
     sampling.attempts, sampling.n_samples = 1, 1

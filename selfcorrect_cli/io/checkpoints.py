@@ -1,4 +1,8 @@
-"""SCoRe's checkpoints: resume points, and the final model chosen by training reward.
+"""Model folders, written whole; SCoRe's checkpoints: resume points, and the final model chosen
+by training reward.
+
+save_model writes any stage's Hugging Face model folder (pretraining, SFT); SCoRe's
+checkpoints below write theirs the same way, with the trainer state beside the weights:
 
 <run>/checkpoints/last   the newest checkpoint: a Hugging Face model folder plus
                          trainer_state.pt (step, optimizer, chooser); a resumed run starts here
@@ -73,15 +77,33 @@ class CheckpointChooser:
         self.window, self.candidates, self.best = state["window"], state["candidates"], state["best"]
 
 
+def save_model(model, tokenizer, folder: Path, card: str | None = None) -> None:
+    """`folder` as a Hugging Face model folder (weights, tokenizer, `card` as README.md,
+    io/model_card.py), written into a temporary sibling and renamed: a crash never leaves half
+    a model."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    _write_model(model, tokenizer, tmp, card)
+    _replace(folder, tmp)
+
+
+def _write_model(model, tokenizer, folder: Path, card: str | None = None) -> None:
+    """save_pretrained of both into `folder`, emptied first."""
+    _fresh(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if card is not None:
+        (folder / CARD).write_text(card)
+
+
 def save_checkpoint_dir(run_dir: Path, model, tokenizer, optimizer, chooser: CheckpointChooser,
                         step: int, is_best: bool, end_of_stage1: bool = False,
                         extras: dict | None = None) -> None:
     """`extras`: name -> object with state_dict() (e.g. the KL controller), saved beside the
     optimizer and restored by load_checkpoint."""
     folder = Path(run_dir) / "checkpoints"
-    tmp = _fresh(folder / "last.tmp")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    tmp = folder / "last.tmp"
+    _write_model(model, tokenizer, tmp)
     extra_states = {name: obj.state_dict() for name, obj in (extras or {}).items()}
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "chooser": chooser.state_dict(), "extras": extra_states}, tmp / STATE)
@@ -155,6 +177,11 @@ def _copy_model(source: Path, target: Path, keep_state: bool = False,
         shutil.copy(also, tmp / also.name)
     if card is not None:
         (tmp / CARD).write_text(card)
+    _replace(target, tmp)
+
+
+def _replace(target: Path, tmp: Path) -> None:
+    """Put the finished `tmp` where `target` was."""
     if target.exists():
         shutil.rmtree(target)
     tmp.rename(target)

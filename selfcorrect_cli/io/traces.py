@@ -23,21 +23,25 @@ from pathlib import Path
 from selfcorrect_cli.errors import UsageError
 
 
+def trace_record(task, problem, sample_index: int, split: str, turns: list[dict],
+                 sampling: dict, model: str, seed: int, extra: dict | None = None) -> dict:
+    """The one trace record (the layout above); `extra` holds what a method adds (Self-Refine's
+    critique), placed before the turns. Key order is the file's: keep it."""
+    record = {"problem_id": problem.id, "sample_index": sample_index, "task": task.name,
+              "split": split, "gold": problem.answer, **(extra or {})}
+    record.update(turns=turns, sampling=sampling, model=model, seed=seed)
+    return record
+
+
 def trajectory_record(trajectory, task, split: str, sampling: dict, model: str, seed: int) -> dict:
+    """The trace record of a rollout's trajectory: turn 1 asked by the problem, later turns by
+    the task's correction instruction."""
     prompts = [task.first_prompt(trajectory.problem)]
     prompts += [task.correction_instruction] * (len(trajectory.attempts) - 1)
-    return {
-        "problem_id": trajectory.problem.id,
-        "sample_index": trajectory.sample_index,
-        "task": task.name,
-        "split": split,
-        "gold": trajectory.problem.answer,
-        "turns": [turn_record(task, trajectory.problem, p, a.response, a.answer, a.reward)
-                  for p, a in zip(prompts, trajectory.attempts)],
-        "sampling": sampling,
-        "model": model,
-        "seed": seed,
-    }
+    turns = [turn_record(task, trajectory.problem, p, a.response, a.answer, a.reward)
+             for p, a in zip(prompts, trajectory.attempts)]
+    return trace_record(task, trajectory.problem, trajectory.sample_index, split, turns,
+                        sampling, model, seed)
 
 
 def turn_record(task, problem, prompt: str, response: str, answer: str | None,
@@ -48,6 +52,39 @@ def turn_record(task, problem, prompt: str, response: str, answer: str | None,
     if kind is not None:
         turn["kind"] = kind
     return turn
+
+
+def trace_paths(spec: str) -> list[str]:
+    """The files named by a `train.traces` value: comma-separated, spaces and blanks dropped.
+
+    >>> trace_paths(" a/traces.jsonl, b/traces.jsonl,,")
+    ['a/traces.jsonl', 'b/traces.jsonl']
+    """
+    return [path.strip() for path in spec.split(",") if path.strip()]
+
+
+def read_trace_files(spec: str) -> list[dict]:
+    """The records of every file that `spec` names (trace_paths), file by file."""
+    records = []
+    for path in trace_paths(spec):
+        records += read_traces(Path(path))
+    return records
+
+
+def first_attempts(records: list[dict], split: str = "train") -> dict[str, list[str]]:
+    """problem id -> the first attempts of the records of `split`, in record order; a record
+    without a split counts as train (offline first attempts are the training split's).
+
+    >>> first_attempts([{"problem_id": "6/3", "split": "train", "turns": [{"response": "A2"}]},
+    ...                 {"problem_id": "6/3", "turns": [{"response": "A3"}]},
+    ...                 {"problem_id": "8/2", "split": "test", "turns": [{"response": "A4"}]}])
+    {'6/3': ['A2', 'A3']}
+    """
+    attempts: dict[str, list[str]] = {}
+    for record in records:
+        if record.get("split", "train") == split:
+            attempts.setdefault(record["problem_id"], []).append(record["turns"][0]["response"])
+    return attempts
 
 
 def read_traces(path: Path, repair: bool = False) -> list[dict]:

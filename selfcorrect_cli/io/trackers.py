@@ -5,9 +5,8 @@ trackers only mirror the same rows, under the same metric names, for a person wa
 Both write inside the run directory: TensorBoard event files in <run_dir>/tb, wandb's run in
 <run_dir>/wandb (with WANDB_MODE=offline it needs no network; `wandb sync` uploads it later).
 
-The trackers are accelerate's. SCoRe hands them to its Accelerator (`log_with`), which starts
-and feeds them on the main process; pretraining and SFT call `start_trackers` themselves,
-on the main process only.
+The trackers are accelerate's, used through one API by every stage that logs (pretraining, SFT,
+SCoRe): `start_trackers` on the main process, `log_row` for each JSONL row, `finish_trackers`.
 """
 
 from __future__ import annotations
@@ -42,9 +41,8 @@ def tracker_names(report_to: str | list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def make_trackers(cfg, run_dir: Path) -> list:
-    """accelerate trackers for `run.report_to`, not yet started (an Accelerator starts them in
-    `init_trackers`)."""
+def _make_trackers(cfg, run_dir: Path) -> list:
+    """accelerate trackers for `run.report_to`, not yet started."""
     from accelerate.tracking import TensorBoardTracker, WandBTracker
 
     trackers = []
@@ -72,12 +70,13 @@ def run_name(cfg, folder: Path) -> str:
 
 def start_trackers(cfg, run_dir: Path) -> list:
     """Started trackers with the run's config stored; call on the main process only."""
-    trackers = make_trackers(cfg, run_dir)
+    trackers = _make_trackers(cfg, run_dir)
     if trackers:
         from accelerate import PartialState
 
-        # accelerate's trackers log through its process state. SFT's Trainer has set it up
-        # already (then this is a no-op); pretraining, one process on the CPU, has not.
+        # accelerate's trackers log through its process state. SFT's Trainer and SCoRe's
+        # Accelerator have set it up already (then this is a no-op); pretraining, one process
+        # on the CPU, has not.
         PartialState(cpu=True)
     for tracker in trackers:
         tracker.start()

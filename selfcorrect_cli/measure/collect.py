@@ -1,4 +1,5 @@
-"""`selfcorrect collect` and `selfcorrect eval`: sample multi-turn traces, then score them.
+"""`selfcorrect collect` and `selfcorrect eval`: sample multi-turn traces, then score them; and
+the greedy two-attempt evaluation of a model in memory, which training runs call.
 
 Collection runs in chunks of problems; every finished chunk is appended to traces.jsonl at
 once. Each chunk draws from its own generator, seeded by (run.seed, chunk index), so a rerun
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.config import ExperimentConfig, config_to_dict
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import (
     append_jsonl,
@@ -27,7 +28,9 @@ from selfcorrect_cli.io.run_dir import (
 from selfcorrect_cli.io.traces import read_traces, trajectory_record
 from selfcorrect_cli.measure.metrics import (
     answer_changed,
+    answer_changed_rate,
     change_rates,
+    correction_metrics,
     edit_distance_ratio,
     kind_metrics,
     summarize,
@@ -35,6 +38,7 @@ from selfcorrect_cli.measure.metrics import (
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model
 from selfcorrect_cli.rollout.processes import gather_lists, on_own_device, process_state
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks import build_task
 
 TRACES = "traces.jsonl"
@@ -92,7 +96,7 @@ def _sample_chunk(cfg: ExperimentConfig, model, tokenizer, task, index: int,
                   chunk: list) -> list[dict]:
     """Trace records of one chunk. Its generator is seeded by (run.seed, chunk index) alone,
     so the records do not depend on which process samples them, or on a resume."""
-    generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+    generator = torch.Generator().manual_seed(step_seed(cfg.run.seed, index))
     trajectories = rollout(model, tokenizer, task, chunk, cfg.sampling, generator, progress=False)
     sampling = config_to_dict(cfg.sampling)
     return [trajectory_record(t, task, cfg.task.split, sampling, cfg.model.path, cfg.run.seed)
@@ -114,6 +118,34 @@ def evaluate(cfg: ExperimentConfig, progress: bool = True) -> dict | None:
     metrics["split"] = cfg.task.split
     metrics["temperature"] = cfg.sampling.temperature
     write_json_atomic(path.parent / METRICS, metrics)
+    return metrics
+
+
+@torch.no_grad()
+def greedy_two_attempts(model, tokenizer, task, problems: list, max_new_tokens: int,
+                        batch_size: int) -> list:
+    """Two greedy attempts at each problem, as the paper evaluates: the one evaluation of a
+    model in memory (SCoRe's periodic one, the sample conversations of every training run).
+    The model is put in eval mode for it, then back in the mode it was in."""
+    sampling = SamplingConfig(temperature=0.0, max_new_tokens=max_new_tokens, attempts=2,
+                              batch_size=batch_size)
+    was_training = model.training
+    model.eval()
+    # greedy decoding draws nothing; the generator is unseeded, as it always was here
+    trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
+                           progress=False)
+    model.train(was_training)
+    return trajectories
+
+
+def two_attempt_metrics(trajectories: list) -> dict:
+    """The five paper metrics of trajectories' first two attempts, and the share whose final
+    answer changed (no CIs: a training run's evaluation reads them as they come)."""
+    first = [t.attempts[0] for t in trajectories]
+    second = [t.attempts[1] for t in trajectories]
+    metrics = correction_metrics([a.reward for a in first], [b.reward for b in second])
+    metrics["answer_changed"] = answer_changed_rate([a.answer for a in first],
+                                                    [b.answer for b in second])
     return metrics
 
 

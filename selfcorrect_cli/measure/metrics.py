@@ -24,24 +24,45 @@ NEAR_COPY_RATIO = 0.10
 WRONG_KINDS = tuple(k for k in MISTAKE_KINDS if k != "right")
 
 
-def correction_metrics(r1, r2) -> dict[str, float]:
-    """The five paper metrics from first- and second-attempt rewards (0/1 per trajectory).
+def outcome_columns(r1, r2) -> np.ndarray:
+    """The four outcomes of each trajectory that the five metrics average, from its first- and
+    second-attempt rewards: right at t1, right at t2, wrong -> right, right -> wrong.
 
-    >>> m = correction_metrics([1, 1, 0, 0], [1, 0, 1, 1])
-    >>> m["acc_t1"], m["acc_t2"], m["delta"], m["delta_i2c"], m["delta_c2i"]
-    (0.5, 0.75, 0.25, 0.5, 0.25)
+    >>> outcome_columns([1, 0], [0, 1]).tolist()
+    [[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]]
     """
     r1 = np.asarray(r1, dtype=float)
     r2 = np.asarray(r2, dtype=float)
     if r1.shape != r2.shape or r1.size == 0:
         raise ValueError("need the same, non-zero number of first and second attempts")
-    return {
-        "acc_t1": float(r1.mean()),
-        "acc_t2": float(r2.mean()),
-        "delta": float(r2.mean() - r1.mean()),
-        "delta_i2c": float(((1 - r1) * r2).mean()),
-        "delta_c2i": float((r1 * (1 - r2)).mean()),
-    }
+    return np.stack([r1, r2, (1 - r1) * r2, r1 * (1 - r2)], axis=1)  # (N, 4)
+
+
+# The paper's five metrics, each a statistic of outcome columns: of the trajectories' (N, 4)
+# for a run's values, of resampled per-problem means (P, 4) for its bootstrap CIs.
+FIVE_METRICS = {
+    "acc_t1": lambda x: x[:, 0].mean(),
+    "acc_t2": lambda x: x[:, 1].mean(),
+    "delta": lambda x: (x[:, 1] - x[:, 0]).mean(),
+    "delta_i2c": lambda x: x[:, 2].mean(),
+    "delta_c2i": lambda x: x[:, 3].mean(),
+}
+
+
+def correction_metrics(r1, r2) -> dict[str, float]:
+    """The five paper metrics (FIVE_METRICS) from first- and second-attempt rewards (0/1 per
+    trajectory).
+
+    >>> m = correction_metrics([1, 1, 0, 0], [1, 0, 1, 1])
+    >>> m["acc_t1"], m["acc_t2"], m["delta"], m["delta_i2c"], m["delta_c2i"]
+    (0.5, 0.75, 0.25, 0.5, 0.25)
+    """
+    outcomes = outcome_columns(r1, r2)
+    values = {key: float(statistic(outcomes)) for key, statistic in FIVE_METRICS.items()}
+    # A run's Delta is Acc@t2 - Acc@t1, as the paper writes it: the mean of the differences
+    # equals it but for rounding in the last bit, and every metrics file so far holds this one
+    values["delta"] = values["acc_t2"] - values["acc_t1"]
+    return values
 
 
 def edit_distance_ratio(a: str, b: str) -> float:
@@ -198,16 +219,8 @@ def summarize(rewards: np.ndarray, groups: np.ndarray, edit_ratios: np.ndarray,
     r1, r2 = rewards[:, 0], rewards[:, 1]
     out = correction_metrics(r1, r2)
     _, inverse = np.unique(groups, return_inverse=True)
-    outcomes = np.stack([r1, r2, (1 - r1) * r2, r1 * (1 - r2)], axis=1)  # (N, 4)
-    per_problem = _per_problem_means(outcomes, inverse)  # (P, 4)
-    statistics = {
-        "acc_t1": lambda x: x[:, 0].mean(),
-        "acc_t2": lambda x: x[:, 1].mean(),
-        "delta": lambda x: (x[:, 1] - x[:, 0]).mean(),
-        "delta_i2c": lambda x: x[:, 2].mean(),
-        "delta_c2i": lambda x: x[:, 3].mean(),
-    }
-    for key, statistic in statistics.items():
+    per_problem = _per_problem_means(outcome_columns(r1, r2), inverse)  # (P, 4)
+    for key, statistic in FIVE_METRICS.items():
         out[f"{key}_ci"] = list(bootstrap_ci(per_problem, statistic, bootstrap_samples, seed))
     out["accuracy_by_attempt"] = accuracy_by_attempt(rewards)
     out["edit_distance_ratio_mean"] = float(np.mean(edit_ratios))

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
@@ -41,9 +40,9 @@ from selfcorrect_cli.io.run_dir import (
     write_atomic,
 )
 from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
-from selfcorrect_cli.io.traces import read_traces
-from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
-from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.io.traces import first_attempts, read_trace_files
+from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
+from selfcorrect_cli.measure.collect import greedy_two_attempts, two_attempt_metrics
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -53,6 +52,8 @@ from selfcorrect_cli.methods.policy_update import (
 from selfcorrect_cli.methods.shared_stage1 import check_shared_stage1, load_shared_stage1
 from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
+from selfcorrect_cli.rollout.processes import training_accelerator
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks.held_out import training_and_held_out
 
 # Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
@@ -111,12 +112,9 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     # ---------------- set up -------------------------------------------------------------
     cfg = method_config(cfg)
     s = cfg.score
-    # Without cpu=True accelerate ignores a multi-process launch on a machine with no GPU.
-    on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
     run_dir = Path(cfg.run.out_dir)
-    # run.report_to's trackers (a missing package stops here); the Accelerator feeds them on the
-    # main process only
-    accelerator = Accelerator(cpu=on_cpu, log_with=make_trackers(cfg, run_dir) or None)
+    tracker_names(cfg.run.report_to)  # a missing tracker package stops here, before any file
+    accelerator = training_accelerator(cfg.model)
     # Every process, before anything is written: overlapping sets stop the run with no run dir.
     task, problems, held_out = training_and_held_out(cfg)
     eval_problems = held_out[: s.eval_problems]
@@ -128,7 +126,7 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         prepare_run_dir(cfg)
     accelerator.wait_for_everyone()
-    accelerator.init_trackers("selfcorrect", config=flat_config(cfg))
+    trackers = start_trackers(cfg, run_dir) if accelerator.is_main_process else []
     offline = _offline_first_attempts(cfg) if not s.online_turn1 else None
     if offline is not None:
         problems = [p for p in problems if p.id in offline]
@@ -181,10 +179,10 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
             with autocast(accelerator.device, compute_dtype):
                 stats.update(evaluate_policy(cfg, accelerator.unwrap_model(policy), tokenizer,
                                              task, eval_problems,
-                                             SampleLog(run_dir, step, accelerator.trackers)))
+                                             SampleLog(run_dir, step, trackers)))
         if accelerator.is_main_process:
             append_jsonl(run_dir / LOG, [stats])
-            accelerator.log(metric_values(stats), step=step)
+            log_row(trackers, stats)
             bar.set_postfix(r1=f"{stats['train/reward_t1']:.2f}",
                             r2=f"{stats.get('train/reward_t2', float('nan')):.2f}",
                             kl1=f"{stats['train/kl_turn1']:.3f}")
@@ -200,7 +198,8 @@ def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         publish_model(run_dir, chooser, out)
     accelerator.wait_for_everyone()
-    accelerator.end_training()  # closes the trackers, and the process group of a launch
+    finish_trackers(trackers)
+    accelerator.end_training()  # closes the process group of a launch
     return out
 
 
@@ -213,7 +212,7 @@ def _final_stage(s) -> int:
 def _problems_for_step(cfg, problems, step: int, accelerator) -> list:
     """The step's problems, a fixed function of (seed, step): a resumed run draws the same ones.
     Each process takes every num_processes-th problem."""
-    rng = random.Random(cfg.run.seed * 1_000_003 + step)
+    rng = random.Random(step_seed(cfg.run.seed, step))
     chosen = rng.sample(problems, min(cfg.score.problems_per_step, len(problems)))
     return chosen[accelerator.process_index::accelerator.num_processes]
 
@@ -225,7 +224,7 @@ def _sample(cfg, accelerator, policy, tokenizer, task, problems, offline, step: 
                               batch_size=len(problems) * s.samples_per_problem)
     # One generator per (seed, step, process): resuming needs no saved random state.
     generator = torch.Generator().manual_seed(
-        (cfg.run.seed * 1_000_003 + step) * 1009 + accelerator.process_index)
+        step_seed(cfg.run.seed, step) * 1009 + accelerator.process_index)
     first = None
     if offline is not None:
         pick = random.Random(generator.initial_seed())
@@ -240,11 +239,7 @@ def _sample(cfg, accelerator, policy, tokenizer, task, problems, offline, step: 
 
 def _offline_first_attempts(cfg) -> dict[str, list[str]]:
     """problem id -> first attempts of the base model from `train.traces` (train split)."""
-    attempts: dict[str, list[str]] = {}
-    for path in cfg.train.traces.split(","):
-        for record in read_traces(Path(path.strip())):
-            if record.get("split", "train") == "train":
-                attempts.setdefault(record["problem_id"], []).append(record["turns"][0]["response"])
+    attempts = first_attempts(read_trace_files(cfg.train.traces))
     if not attempts:
         raise UsageError(f"no train-split traces in {cfg.train.traces}")
     return attempts
@@ -283,23 +278,14 @@ def _reduce(accelerator, stats: dict) -> dict:
 
 # ---------------- evaluation and checkpoints ---------------------------------------------------
 
-@torch.no_grad()
 def evaluate_policy(cfg, model, tokenizer, task, problems,
                     samples: SampleLog | None = None) -> dict:
-    """Greedy two-turn evaluation on held-out problems, as the paper evaluates; with `samples`,
-    score.sample_conversations of the conversations (the same ones at every evaluation) also
-    go to samples.jsonl and the trackers (io/samples.py)."""
-    sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.score.max_new_tokens,
-                              attempts=2, batch_size=cfg.sampling.batch_size)
-    model.eval()
-    trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                           progress=False)
-    model.train()
-    r1 = [t.attempts[0].reward for t in trajectories]
-    r2 = [t.attempts[1].reward for t in trajectories]
-    metrics = {f"eval/{k}": v for k, v in correction_metrics(r1, r2).items()}
-    metrics["eval/answer_changed"] = answer_changed_rate(
-        [t.attempts[0].answer for t in trajectories], [t.attempts[1].answer for t in trajectories])
+    """Greedy two-turn evaluation on held-out problems (collect.greedy_two_attempts); with
+    `samples`, score.sample_conversations of the conversations (the same ones at every
+    evaluation) also go to samples.jsonl and the trackers (io/samples.py)."""
+    trajectories = greedy_two_attempts(model, tokenizer, task, problems,
+                                       cfg.score.max_new_tokens, cfg.sampling.batch_size)
+    metrics = {f"eval/{k}": v for k, v in two_attempt_metrics(trajectories).items()}
     if samples is not None and cfg.score.sample_conversations:
         samples.write(task, pick(trajectories, cfg.score.sample_conversations, cfg.run.seed))
     return metrics

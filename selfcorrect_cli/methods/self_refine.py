@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import prepare_run_dir, write_atomic, write_json_atomic
-from selfcorrect_cli.io.traces import turn_record
+from selfcorrect_cli.io.traces import trace_record, turn_record
 from selfcorrect_cli.measure.collect import METRICS, TRACES, metrics_from_traces
 from selfcorrect_cli.rollout.chat import prompt_ids
 from selfcorrect_cli.rollout.generation import sample_turn
 from selfcorrect_cli.rollout.models import load_model
+from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.base import Problem, Task
 
@@ -62,14 +63,13 @@ def refine_batch(model, tokenizer, task: Task, problems: list[Problem], cfg: Exp
             out.append(text)
     first = task.grade(jobs, [o[0] for o in outputs])
     second = task.grade(jobs, [o[2] for o in outputs])
-    return [{"problem_id": p.id, "sample_index": i % cfg.sampling.n_samples, "task": task.name,
-             "split": cfg.task.split, "gold": p.answer, "critique": out[1],
-             "turns": [turn_record(task, p, task.first_prompt(p), out[0],
-                                   task.extract_answer(out[0]), float(r1)),
-                       turn_record(task, p, REFINE_INSTRUCTION, out[2],
-                                   task.extract_answer(out[2]), float(r2))],
-             "sampling": config_to_dict(cfg.sampling), "model": cfg.model.path,
-             "seed": cfg.run.seed}
+    return [trace_record(task, p, i % cfg.sampling.n_samples, cfg.task.split,
+                         [turn_record(task, p, task.first_prompt(p), out[0],
+                                      task.extract_answer(out[0]), float(r1)),
+                          turn_record(task, p, REFINE_INSTRUCTION, out[2],
+                                      task.extract_answer(out[2]), float(r2))],
+                         config_to_dict(cfg.sampling), cfg.model.path, cfg.run.seed,
+                         extra={"critique": out[1]})
             for i, (p, out, r1, r2) in enumerate(zip(jobs, outputs, first, second))]
 
 
@@ -84,7 +84,7 @@ def evaluate_self_refine(cfg: ExperimentConfig, progress: bool = True) -> dict:
     per_chunk = max(1, cfg.sampling.batch_size // cfg.sampling.n_samples)
     records = []
     for index in tqdm(range(0, len(problems), per_chunk), desc="self-refine", disable=not progress):
-        generator = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + index)
+        generator = torch.Generator().manual_seed(step_seed(cfg.run.seed, index))
         records += refine_batch(model, tokenizer, task, problems[index:index + per_chunk], cfg,
                                 generator)
     write_atomic(Path(run_dir) / TRACES, "".join(json.dumps(r) + "\n" for r in records))

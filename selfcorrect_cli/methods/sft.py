@@ -27,14 +27,14 @@ import shutil
 from pathlib import Path
 
 import click
-import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 from trl import SFTConfig as TrlSFTConfig
 from trl import SFTTrainer
 
-from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, config_to_dict
+from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.io.checkpoints import save_model
 from selfcorrect_cli.io.model_card import model_card
 from selfcorrect_cli.io.read import read_jsonl
 from selfcorrect_cli.io.run_dir import (
@@ -44,21 +44,19 @@ from selfcorrect_cli.io.run_dir import (
     write_json_atomic,
 )
 from selfcorrect_cli.io.samples import SampleLog, pick
-from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.traces import read_trace_files, read_traces, trace_paths
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
-from selfcorrect_cli.measure.collect import collect_traces
+from selfcorrect_cli.measure.collect import collect_traces, greedy_two_attempts
 from selfcorrect_cli.methods.correction_data import (
     CorrectionData,
     build_dataset,
     dataset_name,
     to_prompt_completion,
 )
-from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device
 from selfcorrect_cli.rollout.processes import process_state
 from selfcorrect_cli.tasks import build_task
 from selfcorrect_cli.tasks.held_out import held_out_problems, refuse_held_out_sft_data
-from selfcorrect_cli.world.pretrain import save_checkpoint
 
 _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right second one",
                "d_plus": "no trace ends in a right second attempt"}
@@ -114,14 +112,6 @@ def _per_process_batch(cfg: ExperimentConfig) -> int:
     return cfg.sft.batch_size // processes
 
 
-def read_trace_files(spec: str) -> list[dict]:
-    """Records of one or more traces files (comma-separated paths)."""
-    records = []
-    for path in (p.strip() for p in spec.split(",") if p.strip()):
-        records += read_traces(Path(path))
-    return records
-
-
 def correction_dataset(cfg: ExperimentConfig, records: list[dict],
                        trace_files: str = "") -> CorrectionData:
     """The configured dataset; an empty one is a UsageError, never a crash inside TRL. When
@@ -130,8 +120,7 @@ def correction_dataset(cfg: ExperimentConfig, records: list[dict],
     name = dataset_name(cfg.train.method, cfg.sft.dataset)
     data = build_dataset(cfg.train.method, cfg.sft.dataset, records, seed=cfg.run.seed)
     if not data.examples:  # the error alone, on one line: no summary line before it
-        files = [p.strip() for p in trace_files.split(",") if p.strip()]
-        cut = [p for p in files if ends_in_cut_line(p)]
+        cut = [p for p in trace_paths(trace_files) if ends_in_cut_line(p)]
         fix = ("; ".join(f"{p} ends in a truncated line, left by a collection cut off mid-write: "
                          f"rerun its `selfcorrect collect` to finish it" for p in cut)
                or "collect more traces or use sft.dataset=d_plus")
@@ -221,14 +210,8 @@ def write_samples(cfg: ExperimentConfig, step: int, model, tokenizer, trackers: 
     task = build_task(cfg)
     held_out = held_out_problems(cfg, task)[: cfg.score.eval_problems]
     problems = pick(held_out, cfg.score.sample_conversations, cfg.run.seed)
-    sampling = SamplingConfig(temperature=0.0, max_new_tokens=cfg.sampling.max_new_tokens,
-                              attempts=2, batch_size=cfg.sampling.batch_size)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        trajectories = rollout(model, tokenizer, task, problems, sampling, torch.Generator(),
-                               progress=False)
-    model.train(was_training)
+    trajectories = greedy_two_attempts(model, tokenizer, task, problems,
+                                       cfg.sampling.max_new_tokens, cfg.sampling.batch_size)
     SampleLog(Path(cfg.run.out_dir), step, trackers).write(task, trajectories)
 
 
@@ -239,8 +222,9 @@ def build_trainer(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     TrainLogCallback)."""
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.path = cfg.train.base_model
-    if model_cfg.dtype == "auto":
-        model_cfg.dtype = "float32"  # train in fp32 master weights; bf16 autocast on GPU below
+    # float32 master weights whatever model.dtype, as SCoRe keeps them (bf16 weights would drop
+    # updates below bf16's resolution); on a GPU the compute runs under bf16 autocast (below)
+    model_cfg.dtype = "float32"
     model, tokenizer = load_model(model_cfg)
     model.train()
     task = build_task(cfg)
@@ -284,7 +268,7 @@ def fine_tune(cfg: ExperimentConfig, data: CorrectionData, out_dir: Path,
     model.eval()
     if main:
         card = _model_card(cfg, data, out_dir, samples_at)
-        save_checkpoint(model, trainer.processing_class, out_dir / "model", card)
+        save_model(model, trainer.processing_class, out_dir / "model", card)
     trainer.accelerator.wait_for_everyone()  # the checkpoint is whole before any process loads it
     return out_dir / "model"
 

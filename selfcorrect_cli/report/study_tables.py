@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from selfcorrect_cli.io.run_dir import write_atomic
-from selfcorrect_cli.measure.metrics import WRONG_KINDS, error_mix
+from selfcorrect_cli.measure.metrics import FIVE_METRICS, WRONG_KINDS, error_mix
 from selfcorrect_cli.measure.statistics import Estimate, aggregate
 from selfcorrect_cli.report.paper import NO_COUNTERPART, SOURCE, PaperRow
 from selfcorrect_cli.report.tables import csv_table, markdown_table, percent_cell
 
-KEYS = ("acc_t1", "acc_t2", "delta", "delta_i2c", "delta_c2i")
+KEYS = tuple(FIVE_METRICS)
 NAMES = ("Acc@t1", "Acc@t2", "Delta(t1,t2)", "Delta i->c", "Delta c->i")
 # (label, metrics.json of each seed, the linked paper row or None)
 StudyRow = tuple[str, list[dict], PaperRow | None]

@@ -18,10 +18,9 @@ copies of a benchmark differ in line breaks and spacing far more often than in w
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.io.traces import read_traces
+from selfcorrect_cli.io.traces import read_trace_files
 from selfcorrect_cli.tasks import build_task, data_files
 from selfcorrect_cli.tasks.base import Problem, Task
 
@@ -91,9 +90,8 @@ def refuse_held_out_sft_data(cfg) -> None:
                        f"the training set ({_training_source(cfg)}) and {held_out_source}")
     if cfg.train.traces:
         # A trace keeps the prompt the model saw, not the bare question: compare prompts.
-        paths = [path.strip() for path in cfg.train.traces.split(",") if path.strip()]
         prompts = [record["turns"][0].get("prompt", "")
-                   for path in paths for record in read_traces(Path(path))]
+                   for record in read_trace_files(cfg.train.traces)]
         refuse_overlap(prompts, held_out, f"train.traces ({cfg.train.traces}) and "
                        f"{held_out_source}", text=task.first_prompt)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from pathlib import Path
 
 import torch
@@ -19,7 +18,8 @@ from tqdm.auto import tqdm
 
 from selfcorrect_cli.config import ExperimentConfig, config_to_dict
 from selfcorrect_cli.errors import UsageError
-from selfcorrect_cli.io.model_card import CARD, model_card
+from selfcorrect_cli.io.checkpoints import save_model
+from selfcorrect_cli.io.model_card import model_card
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.rollout.chat import encode_with_targets
@@ -101,24 +101,8 @@ def pretrain_base_model(cfg: ExperimentConfig, progress: bool = True) -> Path:
     out = run_dir / "model"
     card = model_card(config_to_dict(cfg), "pretrain",
                       {"train/loss": loss.item(), "train/steps": p.steps})
-    save_checkpoint(model, tokenizer, out, card)
+    save_model(model, tokenizer, out, card)
     return out
-
-
-def save_checkpoint(model, tokenizer, folder: Path, card: str | None = None) -> None:
-    """save_pretrained into a temporary sibling, then rename: a crash never leaves half a model.
-    `card` (io/model_card.py) becomes the folder's README.md."""
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if card is not None:
-        (tmp / CARD).write_text(card)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
 
 
 def _warmup_cosine(step: int, warmup: int, total: int) -> float:
