@@ -109,10 +109,11 @@ def eval_command(config_path, overrides):
 @experiment_options
 def train(method, config_path, overrides):
     """Train a self-correction method into <run.out_dir>/model (a Hugging Face checkpoint)."""
-    cfg = _load(config_path, overrides)
-    if method:
-        cfg.train.method = method
-    if cfg.train.method in ("star", "pair-sft"):
+    from selfcorrect_cli.method_registry import trained_by_sft
+
+    # --method is the last override, so that the config's checks see it
+    cfg = _load(config_path, [*overrides, *([f"train.method={method}"] if method else [])])
+    if trained_by_sft(cfg.train.method):
         from selfcorrect_cli.methods.sft import train_sft
 
         out = train_sft(cfg)

@@ -35,6 +35,7 @@ from selfcorrect_cli.config_values import (
     within,
 )
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.method_registry import TRAIN_METHODS
 
 BUILTIN_SPLITS = ("train", "validation", "test")
 """The only splits the built-in division world generates (see tasks/division.py): validation
@@ -191,10 +192,9 @@ class EvalConfig:
 class TrainConfig:
     """Shared by every training method (`selfcorrect train`)."""
 
-    method: Literal["star", "pair-sft", "score", "score-return", "single-turn-rl", "no-stage1",
-                    "no-shaping", "star-stage2", "offline-turn1", "naive-two-turn"] = "star"
-    """star, pair-sft or score (and the SCoRe ablations: the other names are the rows of
-    score.py's METHODS)."""
+    method: Literal[TRAIN_METHODS] = "star"
+    """star, pair-sft or score (and the SCoRe ablations: the other names; what each sets is in
+    method_registry.py)."""
     base_model: str = "runs/builtin/base/model"
     """The model to start from (and the reference model for KL)."""
     traces: str = ""

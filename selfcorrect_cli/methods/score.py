@@ -44,6 +44,7 @@ from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
+from selfcorrect_cli.method_registry import apply_settings, trained_by_sft
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -55,37 +56,17 @@ from selfcorrect_cli.rollout.generation import rollout
 from selfcorrect_cli.rollout.models import load_model, pick_device, pick_dtype
 from selfcorrect_cli.tasks.held_out import training_and_held_out
 
-# Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
-# Ablations that drop Stage I train for the same total number of steps in Stage II.
-METHODS: dict[str, dict] = {
-    "score": {},
-    # The shaped turn-2 reward also reaches turn 1 through the return in Stage II; turn 1 is then
-    # paid (1 - alpha) r1 + (1 + alpha) r2, which rewards sandbagging: name it in every table.
-    "score-return": {"credit": "return"},
-    "single-turn-rl": {"turns": 1, "stage1_steps": 0},
-    "no-stage1": {"stage1_steps": 0},
-    "no-shaping": {"alpha": 0.0},
-    "star-stage2": {"stage2_update": "star"},
-    "offline-turn1": {"online_turn1": False},
-    # Plain multi-turn REINFORCE on r1 + r2: neither Stage I nor the shaping bonus (paper Sec. 4).
-    "naive-two-turn": {"stage1_steps": 0, "alpha": 0.0},
-}
-
 LOG = "train_log.jsonl"
 
 
 def method_config(cfg: ExperimentConfig) -> ExperimentConfig:
-    """A copy of `cfg` with train.method's ScoreConfig settings applied (method wins)."""
-    if cfg.train.method not in METHODS:
-        raise UsageError(f"unknown train.method {cfg.train.method!r} (known: star, pair-sft, "
-                         f"{', '.join(METHODS)})")
+    """A copy of `cfg` with train.method's ScoreConfig settings applied (method wins; each
+    method's settings are in method_registry.py)."""
+    if trained_by_sft(cfg.train.method):
+        raise UsageError(f"train.method {cfg.train.method} is trained by methods/sft.py, not "
+                         "by SCoRe's loop")
     cfg = copy.deepcopy(cfg)
-    s = cfg.score
-    settings = METHODS[cfg.train.method]
-    if settings.get("stage1_steps") == 0:
-        s.stage2_steps += s.stage1_steps  # same total budget, all of it in Stage II
-    for key, value in settings.items():
-        setattr(s, key, value)
+    apply_settings(cfg.score, cfg.train.method)
     _validate(cfg)
     return cfg
 
