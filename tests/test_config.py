@@ -5,7 +5,7 @@ import typing
 
 import pytest
 
-from selfcorrect_cli.config import ExperimentConfig, check_config, load_config
+from selfcorrect_cli.config import ExperimentConfig, check_config, load_config, method_config
 from selfcorrect_cli.errors import UsageError
 from tests.conftest import run_main, with_sets
 
@@ -91,6 +91,41 @@ def test_edge_values_are_accepted(overrides):
     load_config(None, overrides)
 
 
+# Combinations are judged with train.method's settings applied (method_registry.py): a method
+# may set score.turns=1 or score.online_turn1=false itself.
+@pytest.mark.parametrize("overrides, message", [
+    (["train.method=single-turn-rl", "score.turn2_samples=2"],
+     "score.turn2_samples > 1 (tree rollouts) needs two online turns; single-turn-rl trains 1"),
+    (["train.method=offline-turn1", "train.traces=x", "score.turn2_samples=2"],
+     "score.turn2_samples > 1 (tree rollouts) needs two online turns"),
+    (["score.stage1_steps=0", "score.stage2_steps=0"],
+     "score.stage1_steps + score.stage2_steps must be at least 1"),
+    (["train.method=no-stage1", "score.stage1_from=runs/x"],
+     "score.stage1_from needs both stages; no-stage1 trains 0 Stage-I and 200 Stage-II steps"),
+    (["score.stage2_steps=0", "score.stage1_from=runs/x"], "score.stage1_from needs both stages"),
+    (["train.method=offline-turn1"], "score.online_turn1=false (offline-turn1) needs train.traces"),
+    (["score.online_turn1=false"], "score.online_turn1=false (star) needs train.traces"),
+    (["train.method=pair-sft"], "pair-sft needs train.traces"),
+    (["sft.epochs=0"], "set sft.epochs or sft.max_steps above 0"),
+])
+def test_combinations_are_refused_at_load(overrides, message):
+    with pytest.raises(UsageError) as caught:
+        load_config(None, overrides)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_method_config_applies_the_methods_settings_to_a_checked_copy():
+    cfg = load_config(None, ["train.method=single-turn-rl", "score.stage1_steps=3",
+                             "score.stage2_steps=4"])
+    s = method_config(cfg).score
+    assert (s.turns, s.stage1_steps, s.stage2_steps) == (1, 0, 7)  # the same budget, one stage
+    assert cfg.score.turns == 2  # the loaded config is left as it was
+    cfg.score.turn2_samples = 2  # set after loading: refused when the method is applied
+    with pytest.raises(UsageError, match="needs two online turns"):
+        method_config(cfg)
+
+
 def test_bad_value_in_a_yaml_file_names_the_key(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("sampling:\n  backend: vllm\n")
@@ -136,11 +171,12 @@ BAD_RUNS = [
     ("task.split=prompt", "task.split must be train, validation or test"),
     ("score.lr=-1", "score.lr must be > 0"),
     ("sampling.batch_size=-1", "sampling.batch_size must be >= 1"),
+    ("train.method=pair-sft", "pair-sft needs train.traces"),
 ]
 
 
 @pytest.mark.parametrize("override, message", BAD_RUNS)
-@pytest.mark.parametrize("command", ["eval", "collect"])
+@pytest.mark.parametrize("command", ["eval", "collect", "train"])
 def test_cli_refuses_bad_values_before_writing_anything(command, override, message, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = run_main(command, *with_sets(f"run.out_dir={out}", override))

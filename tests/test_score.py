@@ -168,15 +168,6 @@ def test_checkpoint_chooser_keeps_the_best_final_stage_window():
     assert again.best == chooser.best and "reward_t2" in again.rule
 
 
-def test_method_table_maps_ablations_to_settings():
-    cfg = load_config(None, ["train.method=single-turn-rl", "score.stage1_steps=3",
-                             "score.stage2_steps=4"])
-    s = score.method_config(cfg).score
-    assert (s.turns, s.stage1_steps, s.stage2_steps) == (1, 0, 7)
-    cfg = load_config(None, ["train.method=no-shaping"])
-    assert score.method_config(cfg).score.alpha == 0.0
-
-
 def test_two_process_accelerate_run(tiny_base, tmp_path):
     out = tmp_path / "ddp"
     accelerate = os.path.join(os.path.dirname(sys.executable), "accelerate")

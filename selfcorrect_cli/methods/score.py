@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, method_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.checkpoints import (
     CheckpointChooser,
@@ -44,7 +44,7 @@ from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import read_traces
 from selfcorrect_cli.io.trackers import flat_config, make_trackers, metric_values
 from selfcorrect_cli.measure.metrics import answer_changed_rate, correction_metrics
-from selfcorrect_cli.method_registry import apply_settings, trained_by_sft
+from selfcorrect_cli.method_registry import trained_by_sft
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -59,38 +59,14 @@ from selfcorrect_cli.tasks.held_out import training_and_held_out
 LOG = "train_log.jsonl"
 
 
-def method_config(cfg: ExperimentConfig) -> ExperimentConfig:
-    """A copy of `cfg` with train.method's ScoreConfig settings applied (method wins; each
-    method's settings are in method_registry.py)."""
-    if trained_by_sft(cfg.train.method):
-        raise UsageError(f"train.method {cfg.train.method} is trained by methods/sft.py, not "
-                         "by SCoRe's loop")
-    cfg = copy.deepcopy(cfg)
-    apply_settings(cfg.score, cfg.train.method)
-    _validate(cfg)
-    return cfg
-
-
-def _validate(cfg: ExperimentConfig) -> None:
-    s = cfg.score
-    if s.turns not in (1, 2):
-        raise UsageError("score.turns must be 1 or 2")
-    if s.samples_per_problem < 2:
-        raise UsageError("score.samples_per_problem must be at least 2 (leave-one-out baseline)")
-    if s.turn2_samples > 1 and (s.turns == 1 or not s.online_turn1):
-        raise UsageError("score.turn2_samples > 1 (tree rollouts) needs two online turns")
-    if s.stage1_steps + s.stage2_steps < 1:
-        raise UsageError("score.stage1_steps + score.stage2_steps must be at least 1")
-    if not s.online_turn1 and not cfg.train.traces:
-        raise UsageError("score.online_turn1=false needs train.traces (base-model traces from "
-                         "`selfcorrect collect` on the train split)")
-
-
 def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train SCoRe or one of its ablations; returns `<run.out_dir>/model` (the checkpoint with
     the best training reward, the paper's rule)."""
     # ---------------- set up -------------------------------------------------------------
-    cfg = method_config(cfg)
+    if trained_by_sft(cfg.train.method):
+        raise UsageError(f"train.method {cfg.train.method} is trained by methods/sft.py, not "
+                         "by SCoRe's loop")
+    cfg = method_config(cfg)  # train.method's settings (method_registry.py) applied, checked
     s = cfg.score
     # Without cpu=True accelerate ignores a multi-process launch on a machine with no GPU.
     on_cpu = cfg.model.device == "cpu" or (cfg.model.device == "auto" and not torch.cuda.is_available())
