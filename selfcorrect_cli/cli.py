@@ -16,6 +16,7 @@ import click
 
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.timing import record_costs, track
+from selfcorrect_cli.method_registry import trained_by_sft
 
 
 def _quiet_libraries() -> None:
@@ -109,10 +110,8 @@ def eval_command(config_path, overrides):
 @experiment_options
 def train(method, config_path, overrides):
     """Train a self-correction method into <run.out_dir>/model (a Hugging Face checkpoint)."""
-    from selfcorrect_cli.method_registry import trained_by_sft
-
-    # --method is the last override, so that the config's checks see it
-    cfg = _load(config_path, [*overrides, *([f"train.method={method}"] if method else [])])
+    sets = [*overrides, f"train.method={method}"] if method else overrides  # checked at load
+    cfg = _load(config_path, sets)
     if trained_by_sft(cfg.train.method):
         from selfcorrect_cli.methods.sft import train_sft
 
