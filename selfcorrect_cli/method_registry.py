@@ -1,9 +1,10 @@
-"""The methods of the study, the one table that names them: adding an ablation is one entry.
+"""The methods of the study, the one table that names them: adding an ablation is one entry
+here, plus its recipe (and its rows in the report specs that show it).
 
 Each entry is one trained model of the built-in study: its recipe is
 experiments/builtin/<kind>/<name>.yaml and its run folder <runs>/seed<s>/<kind>/<name>. An RL
 entry without `trains` is also a value of `train.method`, whose ScoreConfig `settings` win over
-the recipe and --set (config.py's method_config); an entry with `trains` runs another method
+the recipe and --set (method_config, config_values.py); an entry with `trains` runs another method
 from a recipe of its own (STaR on one dataset, SCoRe with tree rollouts). Everything else reads
 this table: config.py's choices of train.method, the Makefile's lists of runs (`main` makes the
 main study's, `ablation` `make ablations`'), the study specs' `{method: NAME}` rows, and the
