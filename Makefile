@@ -62,11 +62,17 @@ EXTRA_SET ?=
 EXP := experiments/builtin
 SFT_EXP := $(EXP)/sft
 RL_EXP := $(EXP)/rl
-# The main contrasts (`make reproduce`) and the rest of the paper's tables (`make ablations`).
-MAIN_SFT := star-dplus pair-d
-MAIN_RL := score single-turn-rl naive-two-turn
-ABLATION_SFT := star-d pair-dplus
-ABLATION_RL := score-return score-tree no-stage1 no-shaping star-stage2 offline-turn1
+# The main contrasts (`make reproduce`) and the rest of the paper's tables (`make ablations`),
+# from the table of methods (standard library only: it runs before the virtual environment
+# exists). A method is one entry there and one recipe under $(SFT_EXP) or $(RL_EXP).
+METHOD_NAMES = $(shell $(PYTHON) selfcorrect_cli/method_registry.py $(1))
+MAIN_SFT := $(call METHOD_NAMES,sft main)
+MAIN_RL := $(call METHOD_NAMES,rl main)
+ABLATION_SFT := $(call METHOD_NAMES,sft ablation)
+ABLATION_RL := $(call METHOD_NAMES,rl ablation)
+ifeq ($(MAIN_RL),)
+$(error $(PYTHON) selfcorrect_cli/method_registry.py named no methods; is $(PYTHON) Python 3?)
+endif
 SFT_MODELS := $(MAIN_SFT) $(ABLATION_SFT)
 RL_METHODS := $(MAIN_RL) $(ABLATION_RL)
 EXTRA_MODELS := seed0/base seed0/sft/star-dplus seed0/sft/pair-d seed0/rl/score \
@@ -75,7 +81,7 @@ SEED_DIRS := $(foreach s,$(SEEDS),$(RUNS)/seed$(s))
 # These differ from score only in Stage II, so each starts its Stage II from the seed's score
 # run's end-of-Stage-I checkpoint instead of training the same Stage I again
 # (methods/shared_stage1.py checks that it is the same).
-SHARED_STAGE1 := score-return no-shaping star-stage2
+SHARED_STAGE1 := $(call METHOD_NAMES,shared-stage1)
 
 # Model directories are targets only through pattern rules; without this make would treat their
 # config.json as intermediate files and delete them once the evaluations are built. (Not a bare

@@ -16,6 +16,7 @@ import click
 
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.timing import record_costs, track
+from selfcorrect_cli.method_registry import trained_by_sft
 
 
 def _quiet_libraries() -> None:
@@ -109,10 +110,9 @@ def eval_command(config_path, overrides):
 @experiment_options
 def train(method, config_path, overrides):
     """Train a self-correction method into <run.out_dir>/model (a Hugging Face checkpoint)."""
-    cfg = _load(config_path, overrides)
-    if method:
-        cfg.train.method = method
-    if cfg.train.method in ("star", "pair-sft"):
+    sets = [*overrides, f"train.method={method}"] if method else overrides  # checked at load
+    cfg = _load(config_path, sets)
+    if trained_by_sft(cfg.train.method):
         from selfcorrect_cli.methods.sft import train_sft
 
         out = train_sft(cfg)

@@ -1,10 +1,13 @@
 """Experiment configuration: dataclasses are the one source of defaults.
 
 Precedence: dataclass defaults, then the YAML experiment file, then `--set key=value`.
-Every mistake (unknown key, wrong type, a value outside the field's choices or range, missing
-or invalid file) raises UsageError with one line naming the key or file, at load time, before
-any stage writes to its run directory. Choices are `Literal` annotations; ranges sit in each
-field's metadata beside its default (`at_least`, `above`, `within`, `matching`).
+Every mistake (unknown key, wrong type, a value outside the field's choices or range, values
+that cannot work together, missing or invalid file) raises UsageError with one line naming the
+key or file, at load time, before any stage writes to its run directory. Choices are `Literal`
+annotations; ranges sit in each field's metadata beside its default (`at_least`, `above`,
+`within`, `matching`); the checks themselves, and those of combinations, are in
+config_values.py. `method_config` gives the config as `train` runs it, with train.method's
+ScoreConfig settings (method_registry.py) applied.
 
     >>> cfg = load_config(None, ["sampling.temperature=0.5", "run.seed=3"])
     >>> cfg.sampling.temperature, cfg.run.seed
@@ -18,27 +21,27 @@ field's metadata beside its default (`at_least`, `above`, `within`, `matching`).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import yaml
 
-from selfcorrect_cli.config_values import (
+# BUILTIN_SPLITS and method_config are imported from here by the stages that use them
+from selfcorrect_cli.config_values import (  # noqa: F401
+    BUILTIN_SPLITS,
     above,
+    apply_mapping,
     at_least,
-    check_value,
+    check_config,
     matching,
+    method_config,
     names_from,
-    one_of,
+    read_yaml,
+    set_dotted,
     within,
 )
 from selfcorrect_cli.errors import UsageError
-
-BUILTIN_SPLITS = ("train", "validation", "test")
-"""The only splits the built-in division world generates (see tasks/division.py): validation
-is for periodic evaluation and tuning, test only for the final tables."""
+from selfcorrect_cli.method_registry import TRAIN_METHODS
 
 
 @dataclass
@@ -191,10 +194,9 @@ class EvalConfig:
 class TrainConfig:
     """Shared by every training method (`selfcorrect train`)."""
 
-    method: Literal["star", "pair-sft", "score", "score-return", "single-turn-rl", "no-stage1",
-                    "no-shaping", "star-stage2", "offline-turn1", "naive-two-turn"] = "star"
-    """star, pair-sft or score (and the SCoRe ablations: the other names are the rows of
-    score.py's METHODS)."""
+    method: Literal[TRAIN_METHODS] = "star"
+    """star, pair-sft or score (and the SCoRe ablations: the other names; what each sets is in
+    method_registry.py)."""
     base_model: str = "runs/builtin/base/model"
     """The model to start from (and the reference model for KL)."""
     traces: str = ""
@@ -340,92 +342,16 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
     """Defaults, then the YAML file at `path` (if any), then each `key=value` override."""
     cfg = ExperimentConfig()
     if path:
-        _apply_mapping(cfg, _read_yaml(path), prefix="")
+        apply_mapping(cfg, read_yaml(path))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--set expects key=value, got {item!r}")
         value = yaml.safe_load(raw) if raw != "" else ""
-        _set_dotted(cfg, key.strip(), value)
+        set_dotted(cfg, key.strip(), value)
     check_config(cfg)
     return cfg
 
 
-def check_config(cfg: ExperimentConfig) -> None:
-    """Raise UsageError at the first value outside its field's type, choices or range, or a
-    combination of values that cannot work together."""
-    for section in dataclasses.fields(cfg):
-        obj = getattr(cfg, section.name)
-        hints = typing.get_type_hints(type(obj))
-        for f in dataclasses.fields(obj):
-            check_value(f, hints[f.name], getattr(obj, f.name), f"{section.name}.{f.name}")
-    _check_combinations(cfg)
-
-
-def _check_combinations(cfg: ExperimentConfig) -> None:
-    if cfg.task.name == "division" and cfg.task.split not in BUILTIN_SPLITS:
-        raise UsageError(f"task.split must be {one_of(BUILTIN_SPLITS)} for the built-in "
-                         f"division task, got {cfg.task.split!r}")
-    if cfg.world.divisor_max < cfg.world.divisor_min:
-        raise UsageError(f"world.divisor_max must be >= world.divisor_min "
-                         f"({cfg.world.divisor_min}), got {cfg.world.divisor_max}")
-    if cfg.pretrain.hidden_size % cfg.pretrain.heads:
-        raise UsageError(f"pretrain.hidden_size must be a multiple of pretrain.heads "
-                         f"({cfg.pretrain.heads}), got {cfg.pretrain.hidden_size}")
-
-
 def config_to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
-
-
-def _read_yaml(path: str) -> dict:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"invalid YAML in {path}{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: the top level must be a mapping of sections")
-    return data
-
-
-def _apply_mapping(obj, mapping: dict, prefix: str) -> None:
-    for key, value in mapping.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and _is_section(obj, key):
-            _apply_mapping(getattr(obj, key), value, prefix=f"{dotted}.")
-        else:
-            _set_field(obj, str(key), value, dotted)
-
-
-def _set_dotted(cfg, dotted: str, value) -> None:
-    *sections, leaf = dotted.split(".")
-    obj = cfg
-    walked = []
-    for name in sections:
-        walked.append(name)
-        if not _is_section(obj, name):
-            raise UsageError(f"unknown config section: {'.'.join(walked)}")
-        obj = getattr(obj, name)
-    _set_field(obj, leaf, value, dotted)
-
-
-def _is_section(obj, name) -> bool:
-    return dataclasses.is_dataclass(getattr(obj, str(name), None))
-
-
-def _set_field(obj, name: str, value, dotted: str) -> None:
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    if name not in fields:
-        known = ", ".join(sorted(fields))
-        raise UsageError(f"unknown config key: {dotted} (known here: {known})")
-    if _is_section(obj, name):
-        raise UsageError(f"{dotted} is a section; set one of its keys, e.g. {dotted}.<key>=...")
-    hints = typing.get_type_hints(type(obj))
-    setattr(obj, name, check_value(fields[name], hints[name], value, dotted))

@@ -75,6 +75,9 @@ def test_resume_refuses_traces_from_other_settings(tiny_base, tmp_path):
     (["eval", "-c", "missing.yaml"], "config file not found: missing.yaml"),
     (["eval", "--set", "model.path=/nowhere/model"], "model checkpoint not found"),
     (["table", "--out", "x.md", "a=/nowhere"], "no metrics.json in /nowhere"),
+    (["train", "--method", "ppo"], "train.method must be star, pair-sft, score, "),
+    (["train", "--method", "offline-turn1"], "score.online_turn1=false (offline-turn1) needs"),
+    (["analyze-mismatch", "--out", "fig"], "pair-sft needs train.traces"),
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default run.out_dir is relative: nothing may appear here

@@ -5,7 +5,7 @@ import typing
 
 import pytest
 
-from selfcorrect_cli.config import ExperimentConfig, check_config, load_config
+from selfcorrect_cli.config import ExperimentConfig, check_config, load_config, method_config
 from selfcorrect_cli.errors import UsageError
 from tests.conftest import run_main, with_sets
 
@@ -55,6 +55,10 @@ from tests.conftest import run_main, with_sets
     ("score.checkpoint_every=0", "score.checkpoint_every must be >= 1, got 0"),
     ("sft.max_steps=-1", "sft.max_steps must be >= 0, got -1"),
     ("sft.star_rounds=0", "sft.star_rounds must be >= 1, got 0"),
+    ("sft.batch_size=0", "sft.batch_size must be >= 1, got 0"),
+    ("sft.mismatch_every=0", "sft.mismatch_every must be >= 1, got 0"),
+    ("pretrain.steps=0", "pretrain.steps must be >= 1, got 0"),
+    ("pretrain.batch_size=0", "pretrain.batch_size must be >= 1, got 0"),
     ("sandbox.timeout_s=0", "sandbox.timeout_s must be > 0, got 0.0"),
     ("sandbox.workers=0", "sandbox.workers must be >= 1, got 0"),
     ("eval.bootstrap_samples=0", "eval.bootstrap_samples must be >= 1, got 0"),
@@ -91,6 +95,41 @@ def test_edge_values_are_accepted(overrides):
     load_config(None, overrides)
 
 
+# Combinations are judged with train.method's settings applied (method_registry.py): a method
+# may set score.turns=1 or score.online_turn1=false itself.
+@pytest.mark.parametrize("overrides, message", [
+    (["train.method=single-turn-rl", "score.turn2_samples=2"],
+     "score.turn2_samples > 1 (tree rollouts) needs two online turns; single-turn-rl trains 1"),
+    (["train.method=offline-turn1", "train.traces=x", "score.turn2_samples=2"],
+     "score.turn2_samples > 1 (tree rollouts) needs two online turns"),
+    (["score.stage1_steps=0", "score.stage2_steps=0"],
+     "score.stage1_steps + score.stage2_steps must be at least 1"),
+    (["train.method=no-stage1", "score.stage1_from=runs/x"],
+     "score.stage1_from needs both stages; no-stage1 trains 0 Stage-I and 200 Stage-II steps"),
+    (["score.stage2_steps=0", "score.stage1_from=runs/x"], "score.stage1_from needs both stages"),
+    (["train.method=offline-turn1"], "score.online_turn1=false (offline-turn1) needs train.traces"),
+    (["score.online_turn1=false"], "score.online_turn1=false (star) needs train.traces"),
+    (["train.method=pair-sft"], "pair-sft needs train.traces"),
+    (["sft.epochs=0"], "set sft.epochs or sft.max_steps above 0"),
+])
+def test_combinations_are_refused_at_load(overrides, message):
+    with pytest.raises(UsageError) as caught:
+        load_config(None, overrides)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_method_config_applies_the_methods_settings_to_a_checked_copy():
+    cfg = load_config(None, ["train.method=single-turn-rl", "score.stage1_steps=3",
+                             "score.stage2_steps=4"])
+    s = method_config(cfg).score
+    assert (s.turns, s.stage1_steps, s.stage2_steps) == (1, 0, 7)  # the same budget, one stage
+    assert cfg.score.turns == 2  # the loaded config is left as it was
+    cfg.score.turn2_samples = 2  # set after loading: refused when the method is applied
+    with pytest.raises(UsageError, match="needs two online turns"):
+        method_config(cfg)
+
+
 def test_bad_value_in_a_yaml_file_names_the_key(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("sampling:\n  backend: vllm\n")
@@ -121,13 +160,12 @@ def _choices(cls, name) -> set:
 
 def test_choices_match_the_code_that_uses_them():
     from selfcorrect_cli.config import ScoreConfig, TaskConfig, TrainConfig
-    from selfcorrect_cli.methods.losses import CREDIT_CHOICES, KL_CHOICES
-    from selfcorrect_cli.methods.score import METHODS
+    from selfcorrect_cli.method_registry import METHODS
+    from selfcorrect_cli.methods.losses import CREDIT_CHOICES
     from selfcorrect_cli.tasks.code import MBPP_SPLITS
 
-    assert _choices(TrainConfig, "method") == {"star", "pair-sft", *METHODS}
+    assert _choices(TrainConfig, "method") == {m.train_method for m in METHODS}
     assert _choices(ScoreConfig, "credit") == set(CREDIT_CHOICES)
-    assert _choices(ScoreConfig, "kl_estimator") == set(KL_CHOICES)
     assert _choices(TaskConfig, "split") == set(MBPP_SPLITS)
 
 
@@ -136,11 +174,12 @@ BAD_RUNS = [
     ("task.split=prompt", "task.split must be train, validation or test"),
     ("score.lr=-1", "score.lr must be > 0"),
     ("sampling.batch_size=-1", "sampling.batch_size must be >= 1"),
+    ("train.method=pair-sft", "pair-sft needs train.traces"),
 ]
 
 
 @pytest.mark.parametrize("override, message", BAD_RUNS)
-@pytest.mark.parametrize("command", ["eval", "collect"])
+@pytest.mark.parametrize("command", ["eval", "collect", "train"])
 def test_cli_refuses_bad_values_before_writing_anything(command, override, message, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = run_main(command, *with_sets(f"run.out_dir={out}", override))

@@ -138,13 +138,6 @@ def test_program_may_use_its_own_directory(backend):
     assert make_sandbox(backend).run(program).passed
 
 
-def test_unknown_backend_is_a_usage_error():
-    from selfcorrect_cli.errors import UsageError
-
-    with pytest.raises(UsageError):
-        Sandbox(SandboxConfig(backend="docker"))
-
-
 # ---- forged passes ----------------------------------------------------------------------------
 # A program is a solution followed by tests; the model writes everything before TESTS. Hostile
 # programs hold a wrong solution plus a forgery; controls hold the right solution plus a benign

@@ -16,6 +16,7 @@ from selfcorrect_cli.cli import cli
 from selfcorrect_cli.config import ModelConfig, load_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.checkpoints import CheckpointChooser
+from selfcorrect_cli.method_registry import TRAIN_METHODS, trained_by_sft
 from selfcorrect_cli.methods import losses, policy_update, score
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.rollout.models import load_model
@@ -57,7 +58,7 @@ def base_traces(tiny_base, tmp_path_factory):
     return out / "traces.jsonl"
 
 
-@pytest.mark.parametrize("method", list(score.METHODS))
+@pytest.mark.parametrize("method", [m for m in TRAIN_METHODS if not trained_by_sft(m)])
 def test_two_steps_of_each_method_train_on_an_earnable_reward(method, tiny_base, base_traces,
                                                               tmp_path, monkeypatch):
     _earnable_reward(monkeypatch)  # at reward 0 Adam would move the weights anyway
@@ -165,15 +166,6 @@ def test_checkpoint_chooser_keeps_the_best_final_stage_window():
     again = CheckpointChooser(selection_turn=2, final_stage=2)
     again.load_state_dict(chooser.state_dict())
     assert again.best == chooser.best and "reward_t2" in again.rule
-
-
-def test_method_table_maps_ablations_to_settings():
-    cfg = load_config(None, ["train.method=single-turn-rl", "score.stage1_steps=3",
-                             "score.stage2_steps=4"])
-    s = score.method_config(cfg).score
-    assert (s.turns, s.stage1_steps, s.stage2_steps) == (1, 0, 7)
-    cfg = load_config(None, ["train.method=no-shaping"])
-    assert score.method_config(cfg).score.alpha == 0.0
 
 
 def test_two_process_accelerate_run(tiny_base, tmp_path):

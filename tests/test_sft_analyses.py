@@ -1,10 +1,13 @@
-"""Pure pieces of the SFT analyses: collapse statistics, the Self-Refine chat, their tables."""
+"""Pure pieces of the SFT analyses: collapse statistics, the Self-Refine chat, their tables;
+what analyze-mismatch refuses."""
 
 from types import SimpleNamespace
 
 import pytest
 
 from selfcorrect_cli.analyses.collapse import pair_statistics
+from selfcorrect_cli.config import load_config
+from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.methods.self_refine import (
     CRITIQUE_INSTRUCTION,
     REFINE_INSTRUCTION,
@@ -76,3 +79,12 @@ def test_mismatch_report_shows_undefined_fix_rates_as_dashes(tmp_path):
     mean = mean_mismatch([[mismatch_row(0, None, 1.0)], [mismatch_row(0, 0.4, 0.6)]])
     assert mean[0]["own/test"] == {"fix_rate": 0.4, "acc_t1": 0.8, "delta": 0.0}
     assert "0.400 (t1 0.80" in mismatch_table(mean)
+
+
+def test_analyze_mismatch_trains_pair_sft_so_it_needs_its_traces(tmp_path):
+    from selfcorrect_cli.analyses.mismatch import analyze_mismatch
+
+    cfg = load_config(None, [f"run.out_dir={tmp_path / 'run'}"])  # train.method star: loads
+    with pytest.raises(UsageError, match="pair-sft needs train.traces"):
+        analyze_mismatch(cfg)
+    assert not (tmp_path / "run").exists()

@@ -89,12 +89,32 @@ def test_bad_specs_are_usage_errors(tmp_path):
                            "paper row 'table9.sota' is not in report/paper.py"),
                           ("tables: [{name: x, rows: {a: {run: r}}}]", "a row is a path or"),
                           ("tables: [{name: x, rows: {a: {run: r, paper: none}, b: r}}]",
-                           "rows ['b'] name no paper row")]:
+                           "rows ['b'] name no paper row"),
+                          ("tables: [{name: x, rows: {a: {method: ppo}}}]",
+                           "method 'ppo' is not in method_registry.py"),
+                          ("tables: [{name: x, rows: {a: {method: score, run: r}}}]",
+                           "or {method: <name>} with an optional paper"),
+                          ("figures: {training_curves: {a: {method: score, paper: none}}}",
+                           "a training curve is a path or {method: <name>}"),
+                          ("figures: {collapse: {a: {method: score}}}", "must be a path")]:
         bad.write_text(text)
         with pytest.raises(UsageError, match=re.escape(message)):
             write_report(bad, tmp_path / "out")
     with pytest.raises(UsageError, match="not found"):
         read_study(tmp_path / "absent.yaml")
+
+
+def test_a_method_is_named_by_its_name(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("tables: [{name: t, rows: {Base: {run: b, paper: table4.score},\n"
+                    "  w/o reward shaping: {method: no-shaping, paper: table4.no_shaping}}}]\n"
+                    "figures: {training_curves: {w/o shaping: {method: no-shaping}}}\n")
+    read = read_study(spec, runs="r", seeds="0 1")
+    label, dirs, link = read["tables"][0]["rows"][1]
+    assert dirs == ["r/seed0/rl/no-shaping/eval", "r/seed1/rl/no-shaping/eval"]  # its evaluation
+    assert str(link) == "Table 4: w/o reward shaping"
+    assert read["figures"]["training_curves"] == [
+        ("w/o shaping", ["r/seed0/rl/no-shaping", "r/seed1/rl/no-shaping"])]  # its run
 
 
 def test_findings_spec_expands_seeds(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from selfcorrect_cli.config import ExperimentConfig
+from selfcorrect_cli.config import ExperimentConfig, check_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.run_dir import append_jsonl, prepare_run_dir
 from selfcorrect_cli.io.traces import first_attempts, read_trace_files
@@ -108,12 +108,9 @@ class MismatchProbe(TrainerCallback):
 
 def analyze_mismatch(cfg: ExperimentConfig, progress: bool = True) -> list[dict]:
     """Train Pair-SFT with the probe attached; returns the rows written to mismatch.jsonl."""
-    if cfg.sft.mismatch_every < 1:
-        raise UsageError("sft.mismatch_every must be at least 1")
     cfg = copy.deepcopy(cfg)
     cfg.train.method = "pair-sft"
-    if not cfg.train.traces:
-        raise UsageError("analyze-mismatch needs train.traces (a traces.jsonl from collect)")
+    check_config(cfg)  # what Pair-SFT needs (train.traces), refused as `train` refuses it
     run_dir = prepare_run_dir(cfg)
     records = read_trace_files(cfg.train.traces)
     data = correction_dataset(cfg, records)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import torch
 
 CREDIT_CHOICES = ("per_turn", "return")
-KL_CHOICES = ("exact", "sampled")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from selfcorrect_cli.config import ExperimentConfig, SamplingConfig
+from selfcorrect_cli.config import ExperimentConfig, SamplingConfig, method_config
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.io.checkpoints import (
     CheckpointChooser,
@@ -43,6 +43,7 @@ from selfcorrect_cli.io.samples import SAMPLES, SampleLog, pick
 from selfcorrect_cli.io.traces import first_attempts, read_trace_files
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import greedy_two_attempts, two_attempt_metrics
+from selfcorrect_cli.method_registry import trained_by_sft
 from selfcorrect_cli.methods.kl_control import KLController
 from selfcorrect_cli.methods.policy_update import (
     TrainingDiverged,  # noqa: F401 (callers catch score.TrainingDiverged)
@@ -56,61 +57,17 @@ from selfcorrect_cli.rollout.processes import training_accelerator
 from selfcorrect_cli.seeds import step_seed
 from selfcorrect_cli.tasks.held_out import training_and_held_out
 
-# Each method is a set of ScoreConfig settings: the one place that says what an ablation is.
-# Ablations that drop Stage I train for the same total number of steps in Stage II.
-METHODS: dict[str, dict] = {
-    "score": {},
-    # The shaped turn-2 reward also reaches turn 1 through the return in Stage II; turn 1 is then
-    # paid (1 - alpha) r1 + (1 + alpha) r2, which rewards sandbagging: name it in every table.
-    "score-return": {"credit": "return"},
-    "single-turn-rl": {"turns": 1, "stage1_steps": 0},
-    "no-stage1": {"stage1_steps": 0},
-    "no-shaping": {"alpha": 0.0},
-    "star-stage2": {"stage2_update": "star"},
-    "offline-turn1": {"online_turn1": False},
-    # Plain multi-turn REINFORCE on r1 + r2: neither Stage I nor the shaping bonus (paper Sec. 4).
-    "naive-two-turn": {"stage1_steps": 0, "alpha": 0.0},
-}
-
 LOG = "train_log.jsonl"
-
-
-def method_config(cfg: ExperimentConfig) -> ExperimentConfig:
-    """A copy of `cfg` with train.method's ScoreConfig settings applied (method wins)."""
-    if cfg.train.method not in METHODS:
-        raise UsageError(f"unknown train.method {cfg.train.method!r} (known: star, pair-sft, "
-                         f"{', '.join(METHODS)})")
-    cfg = copy.deepcopy(cfg)
-    s = cfg.score
-    settings = METHODS[cfg.train.method]
-    if settings.get("stage1_steps") == 0:
-        s.stage2_steps += s.stage1_steps  # same total budget, all of it in Stage II
-    for key, value in settings.items():
-        setattr(s, key, value)
-    _validate(cfg)
-    return cfg
-
-
-def _validate(cfg: ExperimentConfig) -> None:
-    s = cfg.score
-    if s.turns not in (1, 2):
-        raise UsageError("score.turns must be 1 or 2")
-    if s.samples_per_problem < 2:
-        raise UsageError("score.samples_per_problem must be at least 2 (leave-one-out baseline)")
-    if s.turn2_samples > 1 and (s.turns == 1 or not s.online_turn1):
-        raise UsageError("score.turn2_samples > 1 (tree rollouts) needs two online turns")
-    if s.stage1_steps + s.stage2_steps < 1:
-        raise UsageError("score.stage1_steps + score.stage2_steps must be at least 1")
-    if not s.online_turn1 and not cfg.train.traces:
-        raise UsageError("score.online_turn1=false needs train.traces (base-model traces from "
-                         "`selfcorrect collect` on the train split)")
 
 
 def train_score(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train SCoRe or one of its ablations; returns `<run.out_dir>/model` (the checkpoint with
     the best training reward, the paper's rule)."""
     # ---------------- set up -------------------------------------------------------------
-    cfg = method_config(cfg)
+    if trained_by_sft(cfg.train.method):
+        raise UsageError(f"train.method {cfg.train.method} is trained by methods/sft.py, not "
+                         "by SCoRe's loop")
+    cfg = method_config(cfg)  # train.method's settings (method_registry.py) applied, checked
     s = cfg.score
     run_dir = Path(cfg.run.out_dir)
     tracker_names(cfg.run.report_to)  # a missing tracker package stops here, before any file

@@ -47,6 +47,7 @@ from selfcorrect_cli.io.samples import SampleLog, pick
 from selfcorrect_cli.io.traces import read_trace_files, read_traces, trace_paths
 from selfcorrect_cli.io.trackers import finish_trackers, log_row, start_trackers, tracker_names
 from selfcorrect_cli.measure.collect import collect_traces, greedy_two_attempts
+from selfcorrect_cli.method_registry import trained_by_sft
 from selfcorrect_cli.methods.correction_data import (
     CorrectionData,
     build_dataset,
@@ -64,7 +65,12 @@ _EMPTY_HINT = {"d": "no trace has a wrong first attempt followed by a right seco
 
 def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train STaR or Pair-SFT as configured; returns <run.out_dir>/model."""
-    _validate(cfg)
+    if not trained_by_sft(cfg.train.method):
+        raise UsageError(f"train.method must be star or pair-sft here, not {cfg.train.method!r}")
+    # What the settings alone cannot tell, before anything is written: the launch's process
+    # count, the trackers' packages, the data's overlap with the held-out problems.
+    _per_process_batch(cfg)
+    tracker_names(cfg.run.report_to)
     refuse_held_out_sft_data(cfg)
     state = process_state(cfg.model)
     run_dir = Path(cfg.run.out_dir)
@@ -85,21 +91,6 @@ def train_sft(cfg: ExperimentConfig, progress: bool = True) -> Path:
         shutil.copytree(model_dir, final)
     state.wait_for_everyone()
     return final
-
-
-def _validate(cfg: ExperimentConfig) -> None:
-    if cfg.train.method not in ("star", "pair-sft"):
-        raise UsageError(f"train.method must be star or pair-sft here, not {cfg.train.method!r}")
-    if cfg.sft.dataset not in ("d", "d_plus"):
-        raise UsageError(f"sft.dataset must be d or d_plus, not {cfg.sft.dataset!r}")
-    if cfg.train.method == "pair-sft" and not cfg.train.traces:
-        raise UsageError("pair-sft needs train.traces (a traces.jsonl from `selfcorrect collect`)")
-    if cfg.sft.star_rounds < 1 or cfg.sft.batch_size < 1:
-        raise UsageError("sft.star_rounds and sft.batch_size must be at least 1")
-    if cfg.sft.epochs <= 0 and cfg.sft.max_steps <= 0:
-        raise UsageError("set sft.epochs or sft.max_steps above 0")
-    _per_process_batch(cfg)
-    tracker_names(cfg.run.report_to)
 
 
 def _per_process_batch(cfg: ExperimentConfig) -> int:

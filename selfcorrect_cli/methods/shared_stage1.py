@@ -51,11 +51,7 @@ def stage1_differences(ours: dict, theirs: dict) -> list[str]:
 def check_shared_stage1(cfg, log_name: str) -> Path:
     """The end-of-Stage-I checkpoint of run `cfg.score.stage1_from`, once it is known to be this
     run's Stage I; refuses (UsageError) before anything is written or loaded otherwise."""
-    s = cfg.score
-    source = Path(s.stage1_from)
-    if s.stage1_steps == 0 or s.stage2_steps == 0:
-        raise UsageError(f"score.stage1_from needs both stages; {cfg.train.method} trains "
-                         f"{s.stage1_steps} Stage-I and {s.stage2_steps} Stage-II steps")
+    source = Path(cfg.score.stage1_from)  # a run with both stages (config_values.py checks)
     snapshot = source / "checkpoints" / STAGE1
     if not all(p.exists() for p in (snapshot / STATE, snapshot / "config.yaml", source / log_name)):
         raise UsageError(f"score.stage1_from: {source} has no end-of-Stage-I checkpoint with its "

@@ -17,10 +17,11 @@ from pathlib import Path
 from statistics import mean
 
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.method_registry import RL, names
 from selfcorrect_cli.report.tables import markdown_table
 
 # Stage II of these starts from the seed's SCoRe run's Stage I (Makefile, SHARED_STAGE1).
-SHARED_STAGE1 = {"rl/score-return", "rl/no-shaping", "rl/star-stage2"}
+SHARED_STAGE1 = {f"{RL}/{name}" for name in names(RL, "shared-stage1")}
 
 
 def stage_parent(stage: str) -> str | None:

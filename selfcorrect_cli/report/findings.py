@@ -27,6 +27,7 @@ from statistics import mean
 from selfcorrect_cli.errors import UsageError
 from selfcorrect_cli.measure.metrics import NEAR_COPY_RATIO, near_copy_fraction
 from selfcorrect_cli.measure.statistics import Estimate, aggregate
+from selfcorrect_cli.method_registry import role_of
 from selfcorrect_cli.report.tables import markdown_table
 
 # ---------------- criteria: fixed in advance, never tuned to a result ----------------------
@@ -52,11 +53,15 @@ F4_MAX_OWN_SHARE = 0.5
 # F6: "early" and "late" training are the first and last 10% of the logged steps.
 F6_WINDOW = 0.1
 
-EVAL_ROLES = ("base", "base_sampled", "star", "pair_sft", "score", "single_turn_rl", "no_stage1", "no_shaping")
-TRAIN_ROLES = ("score", "no_stage1")
-LABELS = {"base": "Base", "base_sampled": "Base (sampled)", "star": "STaR", "pair_sft": "Pair-SFT", "score": "SCoRe",
-          "single_turn_rl": "single-turn RL", "no_stage1": "w/o Stage I",
-          "no_shaping": "w/o shaping"}
+# The methods F1-F6 judge, by the roles findings.yaml gives them (declared before the study
+# ran, so spelled its way; method_registry.py maps each method to its role).
+STAR, PAIR_SFT, SCORE, SINGLE_TURN_RL, NO_STAGE1, NO_SHAPING = map(role_of, (
+    "star-dplus", "pair-d", "score", "single-turn-rl", "no-stage1", "no-shaping"))
+EVAL_ROLES = ("base", "base_sampled", STAR, PAIR_SFT, SCORE, SINGLE_TURN_RL, NO_STAGE1, NO_SHAPING)
+TRAIN_ROLES = (SCORE, NO_STAGE1)
+LABELS = {"base": "Base", "base_sampled": "Base (sampled)", STAR: "STaR", PAIR_SFT: "Pair-SFT",
+          SCORE: "SCoRe", SINGLE_TURN_RL: "single-turn RL", NO_STAGE1: "w/o Stage I",
+          NO_SHAPING: "w/o shaping"}
 
 
 def _near_copies(m: dict) -> float:
@@ -187,11 +192,11 @@ def _below_score(label: str, delta: Estimate, score: Estimate) -> Part:
 
 
 def check_f2(inputs: Inputs) -> Finding:
-    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+    if missing := _absent(inputs, evals=(STAR, PAIR_SFT, SCORE)):
         return Finding("F2", CLAIMS["F2"], MISSING, missing=missing)
-    score = _estimate(inputs, "score", "delta")
+    score = _estimate(inputs, SCORE, "delta")
     parts = []
-    for role in ("star", "pair_sft"):
+    for role in (STAR, PAIR_SFT):
         delta, label = _estimate(inputs, role, "delta"), LABELS[role]
         parts.append(_below_score(label, delta, score))
         parts.append(Part(f"abs({label} Delta) < {F2_MAX_ABS_DELTA}",
@@ -200,12 +205,12 @@ def check_f2(inputs: Inputs) -> Finding:
 
 
 def check_f2_relative(inputs: Inputs) -> Finding:
-    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+    if missing := _absent(inputs, evals=(STAR, PAIR_SFT, SCORE)):
         return Finding("F2r", CLAIMS["F2r"], MISSING, missing=missing)
-    score = _estimate(inputs, "score", "delta")
+    score = _estimate(inputs, SCORE, "delta")
     bound = F2R_MAX_SHARE_OF_SCORE * score.mean
     parts = []
-    for role in ("star", "pair_sft"):
+    for role in (STAR, PAIR_SFT):
         delta, label = _estimate(inputs, role, "delta"), LABELS[role]
         parts.append(_below_score(label, delta, score))
         # SCoRe must gain for "little next to SCoRe" to mean anything: bound > 0.
@@ -216,19 +221,19 @@ def check_f2_relative(inputs: Inputs) -> Finding:
 
 
 def check_f3(inputs: Inputs) -> Finding:
-    if missing := _absent(inputs, evals=("star", "pair_sft", "score")):
+    if missing := _absent(inputs, evals=(STAR, PAIR_SFT, SCORE)):
         return Finding("F3", CLAIMS["F3"], MISSING, missing=missing)
     copies = {role: aggregate([_near_copies(m) for m in inputs.evals[role]])
-              for role in ("star", "pair_sft", "score")}
+              for role in (STAR, PAIR_SFT, SCORE)}
     parts = []
-    for role in ("star", "pair_sft"):
+    for role in (STAR, PAIR_SFT):
         label, sft = LABELS[role], copies[role]
         parts.append(Part(f"{label} near copies (ratio < {NEAR_COPY_RATIO}) >= {F3_MIN_NEAR_COPY}",
                           sft.mean >= F3_MIN_NEAR_COPY, f"{label} {sft}"))
         parts.append(Part(f"SCoRe near copies at least {F3_MIN_GAP} below {label}'s",
                           # rounded so that float noise cannot decide a tie at the threshold
-                          round(sft.mean - copies["score"].mean, 9) >= F3_MIN_GAP,
-                          f"SCoRe {copies['score']} vs {label} {sft}"))
+                          round(sft.mean - copies[SCORE].mean, 9) >= F3_MIN_GAP,
+                          f"SCoRe {copies[SCORE]} vs {label} {sft}"))
     return _judged("F3", parts)
 
 
@@ -259,37 +264,38 @@ def check_f5(inputs: Inputs) -> Finding:
     greedy = tuple(r for r in EVAL_ROLES if r != "base_sampled")
     if missing := _absent(inputs, evals=greedy):
         return Finding("F5", CLAIMS["F5"], MISSING, missing=missing)
-    delta = _estimate(inputs, "score", "delta")
-    i2c, c2i = _estimate(inputs, "score", "delta_i2c"), _estimate(inputs, "score", "delta_c2i")
+    delta = _estimate(inputs, SCORE, "delta")
+    i2c, c2i = _estimate(inputs, SCORE, "delta_i2c"), _estimate(inputs, SCORE, "delta_c2i")
     acc = {role: _estimate(inputs, role, "acc_t2") for role in greedy}
-    rival = max((r for r in greedy if r != "score"), key=lambda r: acc[r].mean)
+    rival = max((r for r in greedy if r != SCORE), key=lambda r: acc[r].mean)
     return _judged("F5", [
         Part("SCoRe Delta CI low > 0", delta.low is not None and delta.low > 0,
              f"Delta {delta}"),
         Part("SCoRe i->c > c->i", i2c.mean > c2i.mean, f"i->c {i2c}, c->i {c2i}"),
-        Part("SCoRe Acc@t2 the highest", acc["score"].mean > acc[rival].mean,
-             f"SCoRe {acc['score']} vs best other {LABELS[rival]} {acc[rival]}")])
+        Part("SCoRe Acc@t2 the highest", acc[SCORE].mean > acc[rival].mean,
+             f"SCoRe {acc[SCORE]} vs best other {LABELS[rival]} {acc[rival]}")])
 
 
 def check_f6(inputs: Inputs) -> Finding:
-    needed = ("score", "single_turn_rl", "no_stage1", "no_shaping")
-    if missing := _absent(inputs, evals=needed, trains=("no_stage1",)):
+    needed = (SCORE, SINGLE_TURN_RL, NO_STAGE1, NO_SHAPING)
+    if missing := _absent(inputs, evals=needed, trains=(NO_STAGE1,)):
         return Finding("F6", CLAIMS["F6"], MISSING, missing=missing)
     delta = {role: _estimate(inputs, role, "delta") for role in needed}
-    parts = [Part("single-turn RL Delta <= 0", delta["single_turn_rl"].mean <= 0,
-                  f"Delta {delta['single_turn_rl']}")]
-    for role in ("no_stage1", "no_shaping"):
+    parts = [Part("single-turn RL Delta <= 0", delta[SINGLE_TURN_RL].mean <= 0,
+                  f"Delta {delta[SINGLE_TURN_RL]}")]
+    for role in (NO_STAGE1, NO_SHAPING):
         parts.append(Part(f"{LABELS[role]} Delta below SCoRe's",
-                          delta[role].mean < delta["score"].mean,
-                          f"{LABELS[role]} {delta[role]} vs SCoRe {delta['score']}"))
-    trend = _answer_change(inputs, "no_stage1")
+                          delta[role].mean < delta[SCORE].mean,
+                          f"{LABELS[role]} {delta[role]} vs SCoRe {delta[SCORE]}"))
+    trend = _answer_change(inputs, NO_STAGE1)
     if trend is None:
         return Finding("F6", CLAIMS["F6"], MISSING, missing=[
-            "train.no_stage1: a train_log.jsonl with fewer than two train/answer_changed steps"])
+            f"train.{NO_STAGE1}: a train_log.jsonl with fewer than two train/answer_changed "
+            "steps"])
     early, late = trend
     parts.append(Part(f"w/o Stage I answer changes fall (last vs first {F6_WINDOW:.0%} of steps)",
                       late.mean < early.mean, f"first {early} -> last {late}"))
-    score_trend = _answer_change(inputs, "score")
+    score_trend = _answer_change(inputs, SCORE)
     context = (f"SCoRe training answer changes: first {score_trend[0]} -> last {score_trend[1]}"
                if score_trend else "")
     return _judged("F6", parts, context)

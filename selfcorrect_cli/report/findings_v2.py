@@ -27,7 +27,7 @@ from selfcorrect_cli.measure import contrasts
 from selfcorrect_cli.measure.paired import (SeedSample, holm, nested_bootstrap, one_sided_p,
                                             percentile_interval)
 from selfcorrect_cli.measure.statistics import aggregate
-from selfcorrect_cli.report.findings import evaluate_findings, findings_table
+from selfcorrect_cli.report.findings import SCORE, evaluate_findings, findings_table
 from selfcorrect_cli.report.findings_files import load_inputs, read_spec
 from selfcorrect_cli.report.findings_v2_spec import STATISTICS, Claim, Spec, read_v2_spec
 from selfcorrect_cli.report.tables import csv_table, markdown_table
@@ -200,11 +200,11 @@ def variance_split(spec: Spec, records: Records) -> str:
     """SCoRe's Acc@t2 per base seed under two RL seeds: the RL part (mean within-base sd) and
     the base part (sd across bases of the per-base means)."""
     lines = ["## SCoRe's Acc@t2: base-model and RL variance", ""]
-    if spec.rl_seed2 is None or "score" not in spec.roles:
+    if spec.rl_seed2 is None or SCORE not in spec.roles:
         return "\n".join(lines + ["The spec names no score role or no score_rl_seed2.", ""])
     pairs = {}
     for seed in spec.seeds:
-        dirs = (spec.roles["score"][seed], spec.rl_seed2[seed])
+        dirs = (spec.roles[SCORE][seed], spec.rl_seed2[seed])
         # Only some bases have a second RL seed (docs/built-in-world.md, rule 3): the others
         # are expected to lack it and are not listed as absent.
         if all((d / TRACES).is_file() for d in dirs):

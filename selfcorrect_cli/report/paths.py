@@ -2,12 +2,14 @@
 
 A spec names directories with two placeholders, so one spec serves the full study, the quick
 study and the test suite's tiny study: `{runs}` is the study's root directory and `{seed}`
-expands a path into one path per seed.
+expands a path into one path per seed. A spec may also name a method's run folder by the
+method's name, `{method: NAME}` (method_registry.py).
 """
 
 from __future__ import annotations
 
 from selfcorrect_cli.errors import UsageError
+from selfcorrect_cli.method_registry import METHODS, find, run_template
 
 
 def parse_seeds(text: str | list | None, default: list[int]) -> list[int]:
@@ -45,3 +47,16 @@ def expand(template: str, runs: str, seeds: list[int], **values) -> list[str]:
     except (KeyError, IndexError, ValueError) as exc:
         raise UsageError(f"bad placeholder in path {template!r} ({exc}); "
                          "known: {runs}, {seed}" + "".join(f", {{{k}}}" for k in values)) from None
+
+
+def method_run(value: dict, where: str) -> str:
+    """The run-folder template that `{method: NAME}` names.
+
+    >>> method_run({"method": "no-shaping"}, "rows.w/o reward shaping")
+    '{runs}/seed{seed}/rl/no-shaping'
+    """
+    name = value.get("method")
+    if not isinstance(name, str) or find(name) is None:
+        raise UsageError(f"{where}: method {name!r} is not in method_registry.py; known: "
+                         f"{', '.join(m.name for m in METHODS)}")
+    return run_template(name)

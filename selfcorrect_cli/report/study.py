@@ -2,7 +2,9 @@
 
 The spec names run directories with {runs} and {seed} (report/paths.py). A table row is a
 path, or {run: path, paper: key} to set a row of the paper (report/paper.py) beside it; in a
-table with paper columns every row names its paper row, `none` where the paper has none.
+table with paper columns every row names its paper row, `none` where the paper has none. A
+method's row may name it instead of its path, {method: NAME} or {method: NAME, paper: key}, and
+reads its evaluation (<run>/eval); a training curve {method: NAME} reads the run's log.
 Tables come out as <out>/<name>.md and .csv; figures as PNGs; <out>/report.md gathers them
 all. Every input must exist: a missing run is named in a one-line error rather than left out
 of a table silently. A table with `view: mistake-kinds` shows each method's mix of mistakes,
@@ -26,7 +28,7 @@ from selfcorrect_cli.io.read import read_json, read_jsonl, read_spec_yaml
 from selfcorrect_cli.io.run_dir import write_atomic
 from selfcorrect_cli.report.knob_line import knob_line_section, read_knob_line
 from selfcorrect_cli.report.paper import paper_row
-from selfcorrect_cli.report.paths import expand, parse_seeds
+from selfcorrect_cli.report.paths import expand, method_run, parse_seeds
 from selfcorrect_cli.report.phase_map import PNGS, phase_map_section, read_phase_map
 from selfcorrect_cli.report.study_tables import (
     kind_estimates,
@@ -91,7 +93,9 @@ def read_study(path: str | Path, runs: str | None = None, seeds: str | None = No
         elif name == "knob_line":
             expanded[name] = read_knob_line(value, str(path), root, seed_list)
         elif isinstance(value, dict):
-            expanded[name] = [(str(label), paths(t, f"{name}.{label}")) for label, t in value.items()]
+            expanded[name] = [(str(label), paths(_curve_run(name, t, f"{path}: {name}.{label}"),
+                                                 f"{name}.{label}"))
+                              for label, t in value.items()]
         else:
             expanded[name] = paths(value, name)
     return {"tables": tables, "figures": expanded, "runs": root, "seeds": seed_list}
@@ -101,9 +105,25 @@ def _table_row(label: str, value, where: str, paths) -> tuple:
     """(label, run directories, paper row or None, whether the spec linked it to the paper)."""
     if not isinstance(value, dict):
         return label, paths(value, where), None, False
-    if set(value) != {"run", "paper"}:
-        raise UsageError(f"{where}: a row is a path or {{run: <path>, paper: <key or none>}}")
-    return label, paths(value["run"], where), paper_row(value["paper"], where), True
+    if "method" in value and set(value) <= {"method", "paper"}:
+        run = method_run(value, where) + "/eval"
+    elif set(value) == {"run", "paper"}:
+        run = value["run"]
+    else:
+        raise UsageError(f"{where}: a row is a path or {{run: <path>, paper: <key or none>}}, "
+                         "or {method: <name>} with an optional paper")
+    if "paper" not in value:
+        return label, paths(run, where), None, False
+    return label, paths(run, where), paper_row(value["paper"], where), True
+
+
+def _curve_run(figure: str, value, where: str):
+    """A figure's input as a path template: training curves may name a method's run."""
+    if isinstance(value, dict) and figure == "training_curves":
+        if set(value) != {"method"}:
+            raise UsageError(f"{where}: a training curve is a path or {{method: <name>}}")
+        return method_run(value, where)
+    return value
 
 
 # --- inputs -----------------------------------------------------------------------------------

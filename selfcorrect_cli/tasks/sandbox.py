@@ -91,8 +91,6 @@ class Sandbox:
     """Runs programs under the limits of a SandboxConfig; `run_many` runs them in parallel."""
 
     def __init__(self, cfg: SandboxConfig):
-        if cfg.backend not in ("auto", "bwrap", "rlimit"):
-            raise UsageError(f"sandbox.backend must be auto, bwrap or rlimit, got {cfg.backend!r}")
         if cfg.backend == "bwrap" and not bubblewrap_works():
             raise UsageError("sandbox.backend=bwrap but bubblewrap is missing or cannot start; "
                              "install it with: apt-get install -y bubblewrap")

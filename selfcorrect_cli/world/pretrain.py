@@ -66,8 +66,6 @@ def pretrain_base_model(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if cfg.task.name != "division":
         raise UsageError("pretrain builds the built-in world's model: set task.name=division")
     p = cfg.pretrain
-    if p.steps < 1 or p.batch_size < 1:
-        raise UsageError("pretrain.steps and pretrain.batch_size must be at least 1")
     tracker_names(cfg.run.report_to)  # a missing tracker package stops before anything is written
     run_dir = prepare_run_dir(cfg)
     torch.manual_seed(cfg.run.seed)
