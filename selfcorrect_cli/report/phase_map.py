@@ -274,8 +274,8 @@ def _winner_rule(spec: dict) -> str:
             f"{', '.join(spec['winner_among'])} (the base models are not candidates). Its lead "
             "is **clear** when the low end of its 95% interval (t-interval across seeds; one "
             "seed: its bootstrap CI over problems) lies above the runner-up's mean. Equal means "
-            "are a tie, never clear. With two seeds t(0.975, 1) = 12.7, so only seeds that "
-            "agree closely make a lead clear. Lead in points. In a partial cell the best is "
+            "are a tie, never clear. With few seeds the interval is wide (t(0.975, 2) = 4.3 at "
+            "three seeds, 12.7 at two), so only seeds that agree closely make a lead clear. Lead in points. In a partial cell the best is "
             "chosen among the methods that have run.")
 
 
