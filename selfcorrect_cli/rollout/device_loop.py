@@ -57,11 +57,10 @@ class DeviceLoop:
                previous: TurnCache | None) -> tuple[list[list[int]], TurnCache]:
         generator = device_generator(generator, model.device)
         stops = torch.tensor(stop_token_ids(model, tokenizer), device=model.device)
-        rest = previous.rest(prompts) if previous is not None else None
-        if rest is not None:  # the cache holds each prompt's start: feed only the rest
-            decoder = previous.decoder
-            logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
-                                                    sampling.max_new_tokens)
+        resumed = (previous.resume(prompts, tokenizer.pad_token_id, sampling.max_new_tokens)
+                   if previous is not None else None)
+        if resumed is not None:  # the cache held each prompt's start: only the rest was fed
+            decoder, (logits, next_position) = previous.decoder, resumed
         else:
             start = prefill(model, tokenizer.pad_token_id, prompts)
             decoder = DeviceDecoder(model, start.cache, start.mask, sampling.max_new_tokens)
@@ -72,7 +71,7 @@ class DeviceLoop:
                         generator, graphs=self.graphs)
         fed = decoder.keep_attempt(chosen, stops)
         rows = trim(chosen.tolist(), stops.tolist())
-        return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
+        return rows, TurnCache.after(decoder, prompts, rows, fed)
 
 
 @dataclass

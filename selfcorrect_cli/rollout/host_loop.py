@@ -31,11 +31,10 @@ class HostLoop:
                previous: TurnCache | None) -> tuple[list[list[int]], TurnCache | None]:
         generator = device_generator(generator, model.device)
         stops = torch.tensor(stop_token_ids(model, tokenizer), device=model.device)
-        rest = previous.rest(prompts) if previous is not None else None
-        if rest is not None:  # the cache holds each prompt's start: feed only the rest
-            logits, next_position = previous.extend(rest, tokenizer.pad_token_id,
-                                                    sampling.max_new_tokens)
-            decoder, start = previous.decoder, Prefill(None, None, logits, next_position)
+        resumed = (previous.resume(prompts, tokenizer.pad_token_id, sampling.max_new_tokens)
+                   if previous is not None else None)
+        if resumed is not None:  # the cache held each prompt's start: only the rest was fed
+            decoder, start = previous.decoder, Prefill(None, None, *resumed)
         else:
             decoder, start = None, prefill(model, tokenizer.pad_token_id, prompts)
         rows, decoder, fed = _loop(model, tokenizer.pad_token_id, stops, start, sampling,
@@ -43,7 +42,7 @@ class HostLoop:
         rows = trim(rows, stops.tolist())
         if decoder is None:  # the plain-forward fallback: no cache to hand on
             return rows, None
-        return rows, TurnCache(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
+        return rows, TurnCache.after(decoder, prompts, rows, fed)
 
 
 def _loop(model, pad_id: int, stops: torch.Tensor, start: Prefill, sampling: SamplingConfig,

@@ -35,6 +35,21 @@ class TurnCache:
         self.decoder.select_rows(index.repeat_interleave(times))
         return TurnCache(self.decoder, [row for row in self.held for _ in range(times)])
 
+    @classmethod
+    def after(cls, decoder: LeanDecoder, prompts: list[list[int]], rows: list[list[int]],
+              fed: int) -> TurnCache:
+        """The cache an attempt leaves: each row's prompt and the first `fed` tokens of its
+        (trimmed) response, which are what the decoder was fed."""
+        return cls(decoder, [p + r[:fed] for p, r in zip(prompts, rows)])
+
+    def resume(self, prompts: list[list[int]], pad_id: int,
+               max_new_tokens: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Feed what each prompt adds to the cache -> the logits after each prompt and the
+        position of its first new token (`extend`); None when the prompts do not continue the
+        cache (`rest`), and the caller prefills them afresh."""
+        rest = self.rest(prompts)
+        return None if rest is None else self.extend(rest, pad_id, max_new_tokens)
+
     def rest(self, prompts: list[list[int]]) -> list[list[int]] | None:
         """Each prompt's tokens after what the cache holds, or None when some prompt does not
         start with its row's held tokens or adds nothing (the logits after it are not kept)."""
