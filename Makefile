@@ -291,8 +291,9 @@ cell_c = $(word 1,$(subst -s, ,$(1)))
 cell_s = $(word 2,$(subst -s, ,$(1)))
 # The knobs shape only the pretraining data, but every stage records the cell's world.
 cell_world = --set world.copy_propensity=$(call cell_c,$(1)) --set world.check_slip=$(call cell_s,$(1))
-cell_sets = PRETRAIN_SET="$(call cell_world,$(1))" EVAL_SET="$(call cell_world,$(1))" \
-	SFT_SET="$(call cell_world,$(1))" RL_SET="$(call cell_world,$(1))"
+# world_sets(--set ...): the same world settings for every stage of a cell's tree.
+world_sets = PRETRAIN_SET="$(1)" EVAL_SET="$(1)" SFT_SET="$(1)" RL_SET="$(1)"
+cell_sets = $(call world_sets,$(call cell_world,$(1)))
 sweep-base-c%:
 	$(MAKE) --no-print-directory sweep-base-point RUNS=$(SWEEP_ROOT)/c$* SEEDS="$(SWEEP_SEEDS)" \
 		$(call cell_sets,$*)
@@ -302,11 +303,9 @@ sweep-c%:
 		$(call cell_sets,$*)
 
 # sweep-m0.6 builds the default world with misread m = 0.6 (runs/sweep/m0.6).
-misread_sets = PRETRAIN_SET="--set world.misread=$(1)" EVAL_SET="--set world.misread=$(1)" \
-	SFT_SET="--set world.misread=$(1)" RL_SET="--set world.misread=$(1)"
 sweep-m%:
 	$(MAKE) --no-print-directory sweep-point RUNS=$(SWEEP_ROOT)/m$* SEEDS="$(SWEEP_SEEDS)" \
-		$(call misread_sets,$*)
+		$(call world_sets,--set world.misread=$*)
 
 sweep-base-runs: $(SWEEP_CELLS:%=sweep-base-%)
 

@@ -125,6 +125,7 @@ def split_names(value: str | list[str]) -> list[str]:
     items = value.split(",") if isinstance(value, str) else value
     return [str(item).strip() for item in items if str(item).strip()]
 
+
 def check_value(f: dataclasses.Field, annotation, value, dotted: str):
     """`value` coerced to the field's type (and choices), then held to its metadata's range."""
     value = _coerce(value, annotation, dotted)
